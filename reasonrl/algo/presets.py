@@ -1,0 +1,72 @@
+"""Presets: a named choice on each of the four axes (advantage, surrogate, aggregation, KL) plus the
+defaults around them. A user setting wins over the preset; the resolved values are saved with the run.
+
+Sources:
+  grpo     DeepSeekMath (Shao et al. 2024): group z-score, clipped ratio, seq-mean-token-mean, k3 KL.
+  r1       DeepSeek-R1 (2025) as GRPO with the paper's KL coefficient 0.001, scaled to small runs.
+  dr_grpo  "Understanding R1-Zero-Like Training" (Liu et al. 2025): no std, constant normalizer, no KL.
+  dapo     DAPO (Yu et al. 2025): clip-higher 0.2/0.28, token-mean, no KL, truncated completions masked.
+  rloo     Ahmadian et al. 2024: leave-one-out baseline, plain policy gradient, seq-mean.
+  gspo     GSPO (Zheng et al. 2025): sequence-level ratio, clip 3e-4/4e-4, seq-mean-token-mean.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+_COMMON = dict(dual_clip=3.0, std_floor=1e-4, epochs=1, mini_batches=1, mask_truncated=False,
+               skip_zero_variance=True)
+
+PRESETS: dict[str, dict] = {
+    "grpo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
+                 kl="k3", beta=0.04, clip_low=0.2, clip_high=0.2),
+    "r1": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
+               kl="k3", beta=0.001, clip_low=0.2, clip_high=0.2),
+    "dr_grpo": dict(_COMMON, advantage="group_mean", surrogate="clip", aggregation="constant",
+                    kl="none", beta=0.0, clip_low=0.2, clip_high=0.2),
+    "dapo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="token_mean",
+                 kl="none", beta=0.0, clip_low=0.2, clip_high=0.28, mask_truncated=True),
+    "rloo": dict(_COMMON, advantage="rloo", surrogate="pg", aggregation="seq_mean_token_sum",
+                 kl="none", beta=0.0, clip_low=0.2, clip_high=0.2),
+    "gspo": dict(_COMMON, advantage="group_zscore", surrogate="gspo", aggregation="seq_mean_token_mean",
+                 kl="none", beta=0.0, clip_low=3e-4, clip_high=4e-4),
+}
+
+CHOICES = {
+    "advantage": ("group_zscore", "group_mean", "rloo", "batch_zscore"),
+    "surrogate": ("pg", "clip", "dual_clip", "gspo"),
+    "aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant"),
+    "kl": ("none", "k1", "k2", "k3"),
+}
+
+
+def resolve_algo(algo):
+    """Fill every None field of an AlgoConfig from its preset; check names. Returns a new AlgoConfig."""
+    from reasonrl.config import ConfigError
+
+    if algo.preset not in PRESETS:
+        raise ConfigError(f"config key 'algo.preset': unknown preset '{algo.preset}' "
+                          f"(choose from {', '.join(PRESETS)})")
+    preset = PRESETS[algo.preset]
+    filled = {f.name: preset[f.name] for f in fields(algo)
+              if f.name != "preset" and getattr(algo, f.name) is None}
+    algo = replace(algo, **filled)
+    for axis, names in CHOICES.items():
+        if getattr(algo, axis) not in names:
+            raise ConfigError(f"config key 'algo.{axis}': unknown choice '{getattr(algo, axis)}' "
+                              f"(choose from {', '.join(names)})")
+    if algo.kl == "none" and algo.beta != 0:
+        algo = replace(algo, beta=0.0) if algo.beta is None else algo
+        if algo.beta != 0:
+            raise ConfigError("config keys 'algo.kl=none' and 'algo.beta' > 0 contradict; set a KL estimator")
+    if algo.beta == 0 and algo.kl != "none":
+        algo = replace(algo, kl="none")
+    if algo.epochs < 1 or algo.mini_batches < 1:
+        raise ConfigError("config keys 'algo.epochs' and 'algo.mini_batches' must be >= 1")
+    return algo
+
+
+def describe(algo) -> str:
+    """One line naming the resolved choice on each axis (printed at start of a run)."""
+    return (f"preset={algo.preset} advantage={algo.advantage} surrogate={algo.surrogate} "
+            f"aggregation={algo.aggregation} kl={algo.kl} beta={algo.beta} "
+            f"clip=[{algo.clip_low},{algo.clip_high}] epochs={algo.epochs} mini_batches={algo.mini_batches}")

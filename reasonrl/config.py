@@ -1,0 +1,273 @@
+"""Frozen dataclass configs: one section per concern, loaded from YAML with `a.b=value` overrides.
+
+    cfg = load_config("configs/tiny.yaml", ["algo.preset=dapo", "train.steps=50"])
+
+Rules (DESIGN.md): two levels deep at most; unknown keys and values of the wrong type are a
+`ConfigError` naming the key; the resolved config (presets applied) is what runs and what is saved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad config: the message names the file or key and what is wrong, in one line."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = "embedded"            # a local HF causal-LM folder, or "embedded" (the shipped tiny base)
+    dtype: str = "float32"            # float32 | bfloat16 | float16
+    device: str = "auto"              # auto | cpu | cuda | cuda:N
+    attn_implementation: str = "eager"  # eager is fastest for tiny models on CPU; sdpa/flash for GPUs
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "walk"                # registry name of the task (reasonrl.tasks.TASKS)
+    heldout_size: int = 200           # problems in the held-out split
+    heldout_seed: int = 12345         # the held-out split is drawn from its own seed, disjoint from training
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    backend: str = "hf"               # generation backend (reasonrl.rollout.BACKENDS)
+    num_generations: int = 8          # G: completions sampled per prompt
+    temperature: float = 1.0          # sampling temperature; training logprobs use the same value
+    top_p: float = 1.0                # nucleus sampling; < 1 is refused for training (logprob mismatch)
+    top_k: int = 0                    # 0 = off; > 0 is refused for training (logprob mismatch)
+    max_new_tokens: int = 40          # generation budget per completion
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    preset: str = "grpo"              # fills every field left unset below (reasonrl.algo.presets)
+    advantage: str | None = None      # group_zscore | group_mean | rloo | batch_zscore
+    surrogate: str | None = None      # pg | clip | dual_clip | gspo
+    aggregation: str | None = None    # token_mean | seq_mean_token_mean | seq_mean_token_sum | constant
+    kl: str | None = None             # none | k1 | k2 | k3
+    beta: float | None = None         # KL coefficient; 0 builds no reference model at all
+    clip_low: float | None = None     # ratio clipped to [1 - clip_low, 1 + clip_high]
+    clip_high: float | None = None
+    dual_clip: float | None = None    # c in dual-clip PPO (bounds the loss for A < 0)
+    std_floor: float | None = None    # z-score divides by max(std, std_floor)
+    epochs: int | None = None         # passes over each rollout batch
+    mini_batches: int | None = None   # optimizer steps per pass (>1 makes the ratio move off 1)
+    mask_truncated: bool | None = None  # drop completions that hit max_new_tokens from the loss
+    skip_zero_variance: bool | None = None  # leave groups with all-equal rewards out of the update
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    functions: tuple[str, ...] = ("answer", "format")  # registry names or "module:function"
+    weights: tuple[float, ...] = (1.0, 0.1)             # one weight per function
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 60                   # RL steps (one rollout batch each)
+    prompts_per_step: int = 16        # B: prompts per step (N = B * G sequences)
+    micro_batch_size: int = 64        # sequences per forward/backward; changes speed, never the math
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.99
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+    threads: int = 0                  # torch CPU threads; 0 = all cores
+    time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
+    checkpoint_every: int = 20        # steps between checkpoints (the final step is always saved)
+    keep_checkpoints: int = 2         # newest checkpoints kept on disk
+    log_rollouts: int = 8             # completions written to rollouts.jsonl per step
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = 20                   # held-out evaluation every N steps (0 = only before and after)
+    size: int = 200                   # held-out problems evaluated (<= task.heldout_size)
+    sampled: bool = True              # also evaluate one sample per problem at the rollout temperature
+
+
+@dataclass(frozen=True)
+class Config:
+    out: str = "runs/tiny-walk"       # run directory; re-running on it resumes
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Keys that may differ between a run directory's saved config and a resuming command.
+RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`; ints widen to floats, lists become tuples."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key '{key}': expected {_tname(tp)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (inner, *_rest) = typing.get_args(tp)
+        return tuple(_coerce(v, inner, key) for v in value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"config key '{key}': expected {_tname(tp)}, got {value!r}")
+
+
+def _tname(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}': expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown config key '{prefix}{key}' (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name] or {}, f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = _coerce(data[f.name], tp, prefix + f.name)
+    return cls(**kwargs)
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """`["algo.preset=dapo", "train.steps=5"]` -> nested dict; values parsed as YAML scalars/lists."""
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) > 2 or not all(parts):
+            raise ConfigError(f"override key '{key}' must be 'name' or 'section.name'")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override key '{key}' conflicts with another override")
+        node[parts[-1]] = value
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, cls: type = Config):
+    """Read YAML (optional), apply dotted overrides, type-check, resolve the algorithm preset."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file '{p}' does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"config file '{p}{where}': not valid YAML ({getattr(e, 'problem', e)})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file '{p}': top level must be a mapping")
+    data = _merge(data, parse_overrides(overrides or []))
+    try:
+        cfg = _build(cls, data, "")
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+    return resolve(cfg) if cls is Config else cfg
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill the algorithm axes from the preset and validate cross-field constraints."""
+    from reasonrl.algo.presets import resolve_algo
+
+    cfg = replace(cfg, algo=resolve_algo(cfg.algo))
+    if len(cfg.reward.functions) != len(cfg.reward.weights):
+        raise ConfigError(
+            f"config keys 'reward.functions' and 'reward.weights' differ in length "
+            f"({len(cfg.reward.functions)} vs {len(cfg.reward.weights)})")
+    for key, value in (("rollout.num_generations", cfg.rollout.num_generations),
+                       ("train.prompts_per_step", cfg.train.prompts_per_step),
+                       ("train.micro_batch_size", cfg.train.micro_batch_size),
+                       ("rollout.max_new_tokens", cfg.rollout.max_new_tokens)):
+        if value < 1:
+            raise ConfigError(f"config key '{key}' must be >= 1, got {value}")
+    if cfg.rollout.temperature <= 0:
+        raise ConfigError("config key 'rollout.temperature' must be > 0 for RL sampling")
+    if cfg.rollout.top_p < 1.0 or cfg.rollout.top_k > 0:
+        raise ConfigError("config keys 'rollout.top_p'/'rollout.top_k' must stay 1.0/0 for training: "
+                          "truncated sampling makes the trainer's logprobs differ from the sampler's")
+    n = cfg.train.prompts_per_step * cfg.rollout.num_generations
+    if n % cfg.algo.mini_batches:
+        raise ConfigError(f"config key 'algo.mini_batches' ({cfg.algo.mini_batches}) must divide "
+                          f"prompts_per_step * num_generations ({n})")
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict (tuples as lists) for YAML/JSON."""
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+    return conv(cfg)
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flat_items(cfg: Config) -> dict[str, Any]:
+    """{'train.steps': 60, ...} for comparisons and printing."""
+    out = {}
+    for k, v in to_dict(cfg).items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{k2}": v2 for k2, v2 in v.items()})
+        else:
+            out[k] = v
+    return out

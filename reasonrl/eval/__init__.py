@@ -1,0 +1,1 @@
+"""Evaluation: held-out accuracy during training (heldout.py)."""

@@ -1,0 +1,131 @@
+"""Models and tokenizers: load any local Hugging Face causal-LM folder; build the tiny default.
+
+The embedded default is a normal HF folder shipped inside the package (`reasonrl/assets/tiny-walk`):
+a Qwen2-architecture model of ~0.87M parameters with a character-level tokenizer made with the
+`tokenizers` library, where the four reasoning tags are single tokens. `reasonrl pretrain` rebuilds it.
+Nothing is ever downloaded: a path that is not a local folder is an error.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+EMBEDDED_DIR = Path(__file__).parent / "assets" / "tiny-walk"
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
+CHARS = [chr(c) for c in range(32, 127)]       # printable ASCII, one token per character
+
+
+class ModelError(ValueError):
+    """A model path or model file problem, stated in one line."""
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """'embedded' -> the shipped tiny base; otherwise a local folder that must hold config.json."""
+    p = EMBEDDED_DIR if str(path) == "embedded" else Path(path).expanduser()
+    if not p.exists():
+        raise ModelError(f"model path '{path}' does not exist (expected a local Hugging Face model folder; "
+                         f"nothing is downloaded)")
+    if not (p / "config.json").is_file():
+        raise ModelError(f"model path '{path}' has no config.json (not a Hugging Face model folder)")
+    return p
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def pick_dtype(name: str) -> torch.dtype:
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in table:
+        raise ModelError(f"unknown dtype '{name}' (choose from {', '.join(table)})")
+    return table[name]
+
+
+def load_tokenizer(path: str | Path):
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    p = resolve_model_path(path)
+    cfg_file = p / "tokenizer_config.json"
+    cls = json.loads(cfg_file.read_text()).get("tokenizer_class") if cfg_file.is_file() else None
+    # A generic tokenizers-backed tokenizer (like the embedded one) must not be re-typed from the
+    # model's config (AutoTokenizer would pick e.g. Qwen2Tokenizer and change its pre-tokenizer).
+    loader = PreTrainedTokenizerFast if cls in ("TokenizersBackend", "PreTrainedTokenizerFast") else AutoTokenizer
+    tok = loader.from_pretrained(str(p), local_files_only=True)
+    if tok.pad_token_id is None:      # decoder-only models often have no pad: pad with EOS
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_model(path: str | Path, dtype: str = "float32", device: str = "auto",
+               attn_implementation: str = "eager"):
+    """Load (model, tokenizer) from a local HF folder (or 'embedded'), in eval mode on `device`."""
+    from transformers import AutoModelForCausalLM
+
+    p = resolve_model_path(path)
+    tok = load_tokenizer(p)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(p), dtype=pick_dtype(dtype), attn_implementation=attn_implementation, local_files_only=True)
+    except OSError as e:
+        raise ModelError(f"model path '{path}': cannot load weights ({str(e).splitlines()[0]})") from None
+    model.to(pick_device(device))
+    model.eval()
+    return model, tok
+
+
+def build_char_tokenizer():
+    """Character-level PreTrainedTokenizerFast: printable ASCII + 4 specials + 4 tags as single tokens."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIALS + TAGS + CHARS)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_special_tokens([AddedToken(t, special=True) for t in SPECIALS])
+    core.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>", unk_token="<unk>",
+        padding_side="left", clean_up_tokenization_spaces=False)
+
+
+def build_tiny_model(vocab_size: int, hidden: int = 128, layers: int = 4, heads: int = 4,
+                     intermediate: int = 384, max_positions: int = 256, seed: int = 0,
+                     pad_id: int = 0, bos_id: int = 1, eos_id: int = 2):
+    """A randomly initialised Qwen2ForCausalLM of the embedded default's shape (tied embeddings)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    cfg = Qwen2Config(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=heads, intermediate_size=intermediate,
+                      max_position_embeddings=max_positions, tie_word_embeddings=True,
+                      pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id, use_cache=True)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(cfg)
+    model.generation_config.pad_token_id = pad_id
+    model.generation_config.bos_token_id = bos_id
+    model.generation_config.eos_token_id = eos_id
+    return model
+
+
+def eos_ids(model, tok) -> list[int]:
+    """All EOS ids: the tokenizer's plus the generation config's (which may list several)."""
+    ids = {tok.eos_token_id}
+    gen = getattr(model, "generation_config", None)
+    extra = getattr(gen, "eos_token_id", None) if gen is not None else None
+    if isinstance(extra, int):
+        ids.add(extra)
+    elif extra:
+        ids.update(extra)
+    return sorted(i for i in ids if i is not None)
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,1 @@
+"""Training loops: rl.py (the GRPO family), pretrain.py (the embedded default's base model)."""

@@ -1,0 +1,163 @@
+"""`reasonrl pretrain`: make the tiny base model of the embedded default, reproducibly, from scratch.
+
+The corpus is generated on the fly from the walk task: each batch is all terse answers
+(`<think></think><answer>A</answer>`, whose answers are learnable but often wrong) or all worked
+solutions (running values inside <think>), a length bucket each. Worked share 0.5 for most of
+training, then `anneal_share` for the last `anneal_frac` of steps so that the base *samples* the
+worked style only ~10-15% of the time and answers tersely when greedy. Loss is on the response only.
+The worked skill appears through a phase transition whose timing depends on the seed, so a gate
+keeps training in chunks until forced-worked greedy accuracy reaches `gate_accuracy`.
+
+CPU:  reasonrl pretrain                      (about 5-7 minutes on 2 cores)
+      reasonrl pretrain out=my-base seed=2   (then: reasonrl train model.path=my-base)
+The config and seed are saved beside the weights (pretrain_config.yaml, pretrain_report.json).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from reasonrl.models import build_char_tokenizer, build_tiny_model, n_params
+from reasonrl.rollout.hf import HFBackend
+from reasonrl.tasks.walk import WalkTask, direct_response, make_problem, worked_response
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    out: str = "runs/pretrain"        # where the HF folder is written
+    seed: int = 1
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 384
+    steps: int = 1800                 # optimizer steps before the gate
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1         # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.1
+    worked_share: float = 0.5         # share of worked batches during the bulk of training
+    anneal_share: float = 0.3         # share of worked batches in the final anneal
+    anneal_frac: float = 0.23         # fraction of steps (at the end) spent annealing
+    gate_accuracy: float = 0.9        # forced-worked greedy accuracy required at the end
+    gate_chunk_steps: int = 300       # extra steps per gate chunk (at the anneal lr and share)
+    gate_max_chunks: int = 4
+    eval_size: int = 200
+    threads: int = 0
+
+
+def _batch(tok, rng: random.Random, size: int, worked: bool):
+    """(input_ids, labels) of a one-style batch; labels are -100 on the prompt."""
+    ids, labels = [], []
+    for _ in range(size):
+        prompt, values = make_problem(rng)
+        resp = worked_response(values) if worked else direct_response(values[-1])
+        p = [tok.bos_token_id] + tok(prompt, add_special_tokens=False).input_ids
+        r = tok(resp, add_special_tokens=False).input_ids + [tok.eos_token_id]
+        ids.append(p + r)
+        labels.append([-100] * len(p) + r)
+    return torch.tensor(ids), torch.tensor(labels)
+
+
+def _lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def evaluate_base(model, tok, samples, seed: int = 0) -> dict:
+    """Greedy, forced-worked greedy, and sampled (T=1) accuracy/style of a walk model."""
+    from reasonrl.tasks.walk import style
+    from reasonrl.verifiers import answer_reward
+
+    backend = HFBackend(model, tok)
+    prompts = [s.prompt for s in samples]
+    greedy = backend.generate(prompts, greedy=True, max_new_tokens=40)
+    forced_prompts = [p + "<think>" + str(s.meta["values"][0]) for p, s in zip(prompts, samples)]
+    forced = backend.generate(forced_prompts, greedy=True, max_new_tokens=40)
+    torch.manual_seed(seed)
+    sampled = backend.generate(prompts, temperature=1.0, max_new_tokens=40)
+
+    def acc(texts, prefix=""):
+        return sum(answer_reward(prefix + t, s).score for t, s in zip(texts, samples)) / len(samples)
+    forced_texts = ["<think>" + str(s.meta["values"][0]) + t for t, s in zip(forced.texts, samples)]
+    return {"greedy_acc": acc(greedy.texts), "forced_worked_acc": acc(forced_texts),
+            "sampled_acc": acc(sampled.texts),
+            "sampled_worked_share": sum(style(t) == "worked" for t in sampled.texts) / len(samples),
+            "greedy_len": greedy.completion_mask.sum(1).float().mean().item(),
+            "sampled_len": sampled.completion_mask.sum(1).float().mean().item()}
+
+
+def pretrain(cfg: PretrainConfig, log=print) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(f"pretrain-{cfg.seed}")
+    tok = build_char_tokenizer()
+    model = build_tiny_model(len(tok), cfg.hidden, cfg.layers, cfg.heads, cfg.intermediate, seed=cfg.seed,
+                             pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+    log(f"pretrain: Qwen2 {n_params(model):,} params, vocab {len(tok)}, {cfg.steps} steps, seed {cfg.seed}")
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    heldout = WalkTask(heldout_size=cfg.eval_size).heldout()
+    anneal_start = int(cfg.steps * (1 - cfg.anneal_frac))
+    t0, step, report = time.time(), 0, {}
+
+    def run_steps(n: int):
+        nonlocal step
+        model.train()
+        for _ in range(n):
+            share = cfg.worked_share if step < anneal_start else cfg.anneal_share
+            ids, labels = _batch(tok, rng, cfg.batch_size, worked=rng.random() < share)
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, cfg)
+            loss = model(input_ids=ids, labels=labels).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % 200 == 0:
+                log(f"  step {step:5d}  loss {loss.item():.4f}  lr {_lr_at(step, cfg):.2e}  {time.time() - t0:.0f}s")
+        model.eval()
+
+    run_steps(cfg.steps)
+    report = evaluate_base(model, tok, heldout, cfg.seed)
+    log(f"  after {step} steps: {_fmt(report)}")
+    for _chunk in range(cfg.gate_max_chunks):
+        if report["forced_worked_acc"] >= cfg.gate_accuracy:
+            break
+        log(f"  gate: forced-worked accuracy {report['forced_worked_acc']:.2f} < {cfg.gate_accuracy}; "
+            f"{cfg.gate_chunk_steps} more steps")
+        run_steps(cfg.gate_chunk_steps)
+        report = evaluate_base(model, tok, heldout, cfg.seed)
+        log(f"  after {step} steps: {_fmt(report)}")
+    report.update(steps=step, seconds=round(time.time() - t0, 1), params=n_params(model),
+                  gate_passed=report["forced_worked_acc"] >= cfg.gate_accuracy)
+    save_base(model, tok, cfg, report)
+    log(f"pretrain: wrote {cfg.out} in {report['seconds']:.0f}s (gate {'passed' if report['gate_passed'] else 'FAILED'})")
+    return report
+
+
+def _fmt(r: dict) -> str:
+    return (f"greedy acc {r['greedy_acc']:.2f}, forced-worked acc {r['forced_worked_acc']:.2f}, "
+            f"sampled acc {r['sampled_acc']:.2f}, sampled worked share {r['sampled_worked_share']:.2f}")
+
+
+def save_base(model, tok, cfg: PretrainConfig, report: dict) -> None:
+    import yaml
+
+    from reasonrl.config import to_dict
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "pretrain_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (out / "pretrain_report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,44 @@
+"""The run directory contract (DESIGN.md): config.yaml, metrics.jsonl, rollouts.jsonl,
+checkpoints/step-N/, final/. Re-running the same command on a run directory resumes it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from reasonrl.config import RESUMABLE_CHANGES, ConfigError, dump_yaml, flat_items
+
+
+def check_or_write_config(cfg, out: Path) -> bool:
+    """Write config.yaml to a new run directory, or check that an existing one was made by the same
+    config (only RESUMABLE_CHANGES may differ). Returns True when the directory already existed."""
+    out = Path(out)
+    saved = out / "config.yaml"
+    if not saved.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(dump_yaml(cfg))
+        return False
+    old = _flatten(yaml.safe_load(saved.read_text()) or {})
+    new = flat_items(cfg)
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+             if k not in RESUMABLE_CHANGES and _norm(old.get(k)) != _norm(new.get(k))]
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise ConfigError(f"run directory '{out}' was made by a different config ({shown}); "
+                          f"use a new out=DIR or remove it")
+    saved.write_text(dump_yaml(cfg))
+    return True
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _flatten(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{k2}": v2 for k2, v2 in v.items()})
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,49 @@
+"""Shared vocabulary of the package. Shapes: B prompts, G samples per prompt, N = B*G, T tokens."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One problem: the prompt text shown to the model and the gold answer its verifier checks."""
+    prompt: str
+    answer: str
+    verifier: str = "exact"           # name in reasonrl.verifiers.VERIFIERS
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's judgement. status: correct | wrong | unparseable | not_applicable | timeout | error.
+    score is None when no score applies (not_applicable); it is never silently 0 or 1."""
+    score: float | None
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class Generations:
+    """What a rollout backend returns for N = len(prompts) * n completions (grouped row-major)."""
+    prompt_ids: torch.Tensor          # (N, P) left-padded prompt tokens
+    prompt_mask: torch.Tensor         # (N, P) 1 = real token
+    completion_ids: torch.Tensor      # (N, T) sampled tokens, pad after the first EOS
+    completion_mask: torch.Tensor     # (N, T) 1 up to and including the first EOS
+    truncated: torch.Tensor           # (N,) bool: no EOS within max_new_tokens
+    texts: list[str]                  # N decoded completions (special tokens dropped)
+    sampler_logp: torch.Tensor | None = None  # (N, T) logprobs reported by the sampler, if any
+
+
+@dataclass
+class RolloutBatch:
+    """One RL step's data after verification and advantage estimation."""
+    samples: list[Sample]             # B problems
+    group_size: int                   # G
+    gen: Generations                  # N sequences
+    rewards: torch.Tensor             # (N,) weighted total reward
+    components: dict[str, torch.Tensor]  # name -> (N,) raw component scores (nan = not applicable)
+    advantages: torch.Tensor          # (N,)
+    statuses: list[str]               # N statuses of the answer verifier
