@@ -14,6 +14,11 @@ import sys
 
 EXIT_USAGE = 2
 
+# Subcommands that live with the code they run: "module" exposing `add_parser(subparsers)`, which
+# adds one subparser and sets `fn` (args -> exit code) with `set_defaults(fn=...)`.
+EXTRA_COMMANDS: list[str] = [
+]
+
 
 def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
     """First positional that is not key=value is the config file; the rest are overrides."""
@@ -81,14 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
         sp.set_defaults(fn=fn)
+    import importlib
+    for module in EXTRA_COMMANDS:
+        importlib.import_module(module).add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from reasonrl.config import ConfigError
-    from reasonrl.models import ModelError
+    from reasonrl.errors import UserError
 
     try:
         from transformers.utils import logging as hf_logging
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, ModelError) as e:
+    except UserError as e:
         print(f"reasonrl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

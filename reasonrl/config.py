@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from reasonrl.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A bad config: the message names the file or key and what is wrong, in one line."""
 
 
@@ -27,6 +29,8 @@ class ModelConfig:
     dtype: str = "float32"            # float32 | bfloat16 | float16
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     attn_implementation: str = "eager"  # eager is fastest for tiny models on CPU; sdpa/flash for GPUs
+    template: str = "auto"            # auto | raw | r1zero | chat (reasonrl.templates)
+    prefill_think: bool = False       # start every completion inside "<think>\n"
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,10 @@ def resolve(cfg: Config) -> Config:
                        ("rollout.max_new_tokens", cfg.rollout.max_new_tokens)):
         if value < 1:
             raise ConfigError(f"config key '{key}' must be >= 1, got {value}")
+    from reasonrl.templates import TEMPLATES
+    if cfg.model.template not in TEMPLATES:
+        raise ConfigError(f"config key 'model.template': unknown template '{cfg.model.template}' "
+                          f"(choose from {', '.join(TEMPLATES)})")
     if cfg.rollout.temperature <= 0:
         raise ConfigError("config key 'rollout.temperature' must be > 0 for RL sampling")
     if cfg.rollout.top_p < 1.0 or cfg.rollout.top_k > 0:

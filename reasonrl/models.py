@@ -11,13 +11,15 @@ from pathlib import Path
 
 import torch
 
+from reasonrl.errors import UserError
+
 EMBEDDED_DIR = Path(__file__).parent / "assets" / "tiny-walk"
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 CHARS = [chr(c) for c in range(32, 127)]       # printable ASCII, one token per character
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model path or model file problem, stated in one line."""
 
 

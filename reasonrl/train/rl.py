@@ -30,26 +30,27 @@ from reasonrl.algo.presets import describe
 from reasonrl.config import Config, dump_yaml
 from reasonrl.eval.heldout import evaluate_heldout
 from reasonrl.logging import JsonlLog, progress_line
-from reasonrl.models import load_model, n_params
+from reasonrl.models import load_model, n_params, resolve_model_path
 from reasonrl.rollout import make_backend
 from reasonrl.tasks import make_task
+from reasonrl.templates import Renderer
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
 
 
-def collect(step: int, cfg: Config, task, backend, reward_fn) -> tuple[RolloutBatch, dict]:
+def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, dict]:
     """Sample G completions for each of B problems, verify them, compute advantages."""
     t0 = time.time()
     samples = task.train_batch(cfg.seed, step, cfg.train.prompts_per_step)
     g = cfg.rollout.num_generations
-    gen = backend.generate([s.prompt for s in samples], n=g, temperature=cfg.rollout.temperature,
+    gen = backend.generate([render(s.prompt) for s in samples], n=g, temperature=cfg.rollout.temperature,
                            top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                            max_new_tokens=cfg.rollout.max_new_tokens)
     t1 = time.time()
     per_seq = [s for s in samples for _ in range(g)]
-    rewards, comps, statuses = reward_fn(gen.texts, per_seq)
+    rewards, comps, statuses = reward_fn([render.prefill + t for t in gen.texts], per_seq)
     adv = compute_advantages(cfg.algo.advantage, rewards.view(-1, g), cfg.algo.std_floor).flatten()
     t2 = time.time()
     answer = statuses.get("answer", ["n/a"] * len(per_seq))
@@ -93,6 +94,7 @@ def _lr_lambda(warmup: int):
 def setup(cfg: Config, log):
     """Load policy (from the newest checkpoint when resuming), reference, optimizer, task, rewards."""
     out = Path(cfg.out)
+    resolve_model_path(cfg.model.path)          # fail on a bad path before touching the run directory
     existed = check_or_write_config(cfg, out)
     found = checkpoint.latest(out) if existed else None
     if cfg.train.threads:
@@ -129,9 +131,10 @@ def train(cfg: Config, log=print) -> dict:
     heldout = task.heldout()[:cfg.eval.size]
     reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
     backend = make_backend(cfg.rollout.backend, model, tok)
+    render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
     metrics = JsonlLog(out / "metrics.jsonl", resume_step=start if start else None)
     rollouts = JsonlLog(out / "rollouts.jsonl", resume_step=start if start else None)
-    evaluate = lambda: evaluate_heldout(backend, task, heldout, max_new_tokens=cfg.rollout.max_new_tokens,  # noqa: E731
+    evaluate = lambda: evaluate_heldout(backend, task, heldout, render=render, max_new_tokens=cfg.rollout.max_new_tokens,  # noqa: E731
                                         temperature=cfg.rollout.temperature, sampled=cfg.eval.sampled,
                                         seed=cfg.seed)
     before = _first_eval(metrics, start, evaluate)
@@ -139,7 +142,7 @@ def train(cfg: Config, log=print) -> dict:
     for step in range(start + 1, cfg.train.steps + 1):
         t0 = time.time()
         torch.manual_seed(cfg.seed * 1_000_003 + step)   # each step's sampling depends on (seed, step) only
-        batch, m = collect(step, cfg, task, backend, reward_fn)
+        batch, m = collect(step, cfg, task, backend, reward_fn, render)
         t1 = time.time()
         m.update(batch_metrics(batch, task))
         m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
