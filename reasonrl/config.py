@@ -38,6 +38,20 @@ class TaskConfig:
     name: str = "walk"                # registry name of the task (reasonrl.tasks.TASKS)
     heldout_size: int = 200           # problems in the held-out split
     heldout_seed: int = 12345         # the held-out split is drawn from its own seed, disjoint from training
+    # task.name=dataset (reasonrl.tasks.dataset, reasonrl.data): your own problems from files
+    path: tuple[str, ...] = ()        # JSONL, JSON, Parquet files or `datasets` save_to_disk folders; several = a mixture
+    weights: tuple[float, ...] = ()   # mixture weights, one per path (empty = every row equally likely)
+    split: str = "train"              # split of a DatasetDict folder
+    prompt_field: str = "problem"     # row field holding the problem text
+    answer_field: str = "answer"      # row field holding the gold answer (string or number)
+    prompt_format: str = "{prompt}"   # the prompt text; {prompt} = prompt_field, {NAME} = any other row field
+    verifier: str = "exact"           # answer checker (reasonrl.verifiers.VERIFIERS)
+    on_bad_row: str = "stop"          # stop | skip: what a row that fails validation does
+    max_prompt_tokens: int = 0        # rows whose rendered prompt is longer are bad rows (0 = no limit)
+    heldout_path: str = ""            # held-out file (same fields); "" = heldout_size rows set aside from path
+    # task.name=gym (reasonrl.tasks.gym): a reasoning-gym generator; its own scorer is the reward
+    gym: str = ""                     # reasoning-gym data set name, e.g. leg_counting, chain_sum
+    gym_args: str = ""                # YAML mapping of the generator's options, e.g. "{min_terms: 2, max_terms: 3}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,11 @@ class AlgoConfig:
     mini_batches: int | None = None   # optimizer steps per pass (>1 makes the ratio move off 1)
     mask_truncated: bool | None = None  # drop completions that hit max_new_tokens from the loss
     skip_zero_variance: bool | None = None  # leave groups with all-equal rewards out of the update
+    dynamic_sampling: bool | None = None  # DAPO: refill the batch with groups whose accuracy is mixed
+    max_resample: int | None = None   # cap on extra prompt draws per step for dynamic sampling
+    overlong_buffer: int | None = None  # DAPO soft overlong punishment over the last N tokens (0 = off)
+    overlong_penalty: float | None = None  # penalty at the budget (reward - penalty * overrun / buffer)
+    ref_reset_every: int | None = None  # copy the policy into the reference every N steps (0 = never)
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return tuple(_coerce(v, inner, key) for v in value)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):     # YAML 1.1 reads "3e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is bool and isinstance(value, bool):

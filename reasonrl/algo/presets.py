@@ -5,7 +5,8 @@ Sources:
   grpo     DeepSeekMath (Shao et al. 2024): group z-score, clipped ratio, seq-mean-token-mean, k3 KL.
   r1       DeepSeek-R1 (2025) as GRPO with the paper's KL coefficient 0.001, scaled to small runs.
   dr_grpo  "Understanding R1-Zero-Like Training" (Liu et al. 2025): no std, constant normalizer, no KL.
-  dapo     DAPO (Yu et al. 2025): clip-higher 0.2/0.28, token-mean, no KL, truncated completions masked.
+  dapo     DAPO (Yu et al. 2025): clip-higher 0.2/0.28, token-mean, no KL, dynamic sampling, soft
+           overlong punishment (buffer scaled down from 4096 to 8 tokens for tiny budgets).
   rloo     Ahmadian et al. 2024: leave-one-out baseline, plain policy gradient, seq-mean.
   gspo     GSPO (Zheng et al. 2025): sequence-level ratio, clip 3e-4/4e-4, seq-mean-token-mean.
 """
@@ -14,17 +15,19 @@ from __future__ import annotations
 from dataclasses import fields, replace
 
 _COMMON = dict(dual_clip=3.0, std_floor=1e-4, epochs=1, mini_batches=1, mask_truncated=False,
-               skip_zero_variance=True)
+               skip_zero_variance=True, dynamic_sampling=False, max_resample=0, overlong_buffer=0,
+               overlong_penalty=1.0, ref_reset_every=0)
 
 PRESETS: dict[str, dict] = {
     "grpo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
                  kl="k3", beta=0.04, clip_low=0.2, clip_high=0.2),
     "r1": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
-               kl="k3", beta=0.001, clip_low=0.2, clip_high=0.2),
+               kl="k3", beta=0.001, clip_low=0.2, clip_high=0.2, ref_reset_every=400),
     "dr_grpo": dict(_COMMON, advantage="group_mean", surrogate="clip", aggregation="constant",
                     kl="none", beta=0.0, clip_low=0.2, clip_high=0.2),
     "dapo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="token_mean",
-                 kl="none", beta=0.0, clip_low=0.2, clip_high=0.28, mask_truncated=True),
+                 kl="none", beta=0.0, clip_low=0.2, clip_high=0.28, mask_truncated=False,
+                 dynamic_sampling=True, max_resample=3, overlong_buffer=8, overlong_penalty=1.0),
     "rloo": dict(_COMMON, advantage="rloo", surrogate="pg", aggregation="seq_mean_token_sum",
                  kl="none", beta=0.0, clip_low=0.2, clip_high=0.2),
     "gspo": dict(_COMMON, advantage="group_zscore", surrogate="gspo", aggregation="seq_mean_token_mean",
@@ -60,9 +63,20 @@ def resolve_algo(algo):
             raise ConfigError("config keys 'algo.kl=none' and 'algo.beta' > 0 contradict; set a KL estimator")
     if algo.beta == 0 and algo.kl != "none":
         algo = replace(algo, kl="none")
+    if algo.overlong_buffer < 0 or algo.max_resample < 0 or algo.ref_reset_every < 0:
+        raise ConfigError("config keys 'algo.overlong_buffer', 'algo.max_resample', 'algo.ref_reset_every' must be >= 0")
     if algo.epochs < 1 or algo.mini_batches < 1:
         raise ConfigError("config keys 'algo.epochs' and 'algo.mini_batches' must be >= 1")
     return algo
+
+
+def warnings(algo) -> list[str]:
+    """Configurations that are legal but probably not what the user meant."""
+    out = []
+    if algo.surrogate in ("clip", "dual_clip", "gspo") and algo.epochs * algo.mini_batches == 1:
+        out.append(f"surrogate '{algo.surrogate}' with one update per rollout batch is strictly on-policy: "
+                   f"the ratio is 1 and clipping never acts (set algo.mini_batches or algo.epochs > 1 to use it)")
+    return out
 
 
 def describe(algo) -> str:

@@ -28,3 +28,32 @@ def make_backend(name: str, model, tokenizer):
     if name not in BACKENDS:
         raise ConfigError(f"config key 'rollout.backend': unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     return BACKENDS[name](model, tokenizer)
+
+
+def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
+    """Stack several Generations: prompts left-padded to the widest, completions right-padded."""
+    import torch
+
+    if len(parts) == 1:
+        return parts[0]
+    p = max(g.prompt_ids.shape[1] for g in parts)
+    t = max(g.completion_ids.shape[1] for g in parts)
+    lpad = lambda x, v: torch.nn.functional.pad(x, (p - x.shape[1], 0), value=v)  # noqa: E731
+    rpad = lambda x, v: torch.nn.functional.pad(x, (0, t - x.shape[1]), value=v)  # noqa: E731
+    logp = None
+    if all(g.sampler_logp is not None for g in parts):
+        logp = torch.cat([rpad(g.sampler_logp, 0.0) for g in parts])
+    return Generations(prompt_ids=torch.cat([lpad(g.prompt_ids, pad_id) for g in parts]),
+                       prompt_mask=torch.cat([lpad(g.prompt_mask, 0) for g in parts]),
+                       completion_ids=torch.cat([rpad(g.completion_ids, pad_id) for g in parts]),
+                       completion_mask=torch.cat([rpad(g.completion_mask, 0) for g in parts]),
+                       truncated=torch.cat([g.truncated for g in parts]),
+                       texts=[t_ for g in parts for t_ in g.texts], sampler_logp=logp)
+
+
+def select_rows(gen: Generations, rows) -> Generations:
+    """The Generations of the given row indices (a 1-D LongTensor)."""
+    return Generations(prompt_ids=gen.prompt_ids[rows], prompt_mask=gen.prompt_mask[rows],
+                       completion_ids=gen.completion_ids[rows], completion_mask=gen.completion_mask[rows],
+                       truncated=gen.truncated[rows], texts=[gen.texts[i] for i in rows.tolist()],
+                       sampler_logp=None if gen.sampler_logp is None else gen.sampler_logp[rows])

@@ -25,8 +25,7 @@ from pathlib import Path
 import torch
 
 from reasonrl import checkpoint
-from reasonrl.algo.advantages import compute_advantages
-from reasonrl.algo.presets import describe
+from reasonrl.algo.presets import describe, warnings
 from reasonrl.config import Config, dump_yaml
 from reasonrl.eval.heldout import evaluate_heldout
 from reasonrl.logging import JsonlLog, progress_line
@@ -34,29 +33,11 @@ from reasonrl.models import load_model, n_params, resolve_model_path
 from reasonrl.rollout import make_backend
 from reasonrl.tasks import make_task
 from reasonrl.templates import Renderer
+from reasonrl.train.collect import collect
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
-
-
-def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, dict]:
-    """Sample G completions for each of B problems, verify them, compute advantages."""
-    t0 = time.time()
-    samples = task.train_batch(cfg.seed, step, cfg.train.prompts_per_step)
-    g = cfg.rollout.num_generations
-    gen = backend.generate([render(s.prompt) for s in samples], n=g, temperature=cfg.rollout.temperature,
-                           top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
-                           max_new_tokens=cfg.rollout.max_new_tokens)
-    t1 = time.time()
-    per_seq = [s for s in samples for _ in range(g)]
-    rewards, comps, statuses = reward_fn([render.prefill + t for t in gen.texts], per_seq)
-    adv = compute_advantages(cfg.algo.advantage, rewards.view(-1, g), cfg.algo.std_floor).flatten()
-    t2 = time.time()
-    answer = statuses.get("answer", ["n/a"] * len(per_seq))
-    batch = RolloutBatch(samples=samples, group_size=g, gen=gen, rewards=rewards, components=comps,
-                         advantages=adv, statuses=answer)
-    return batch, {"time/generate_s": t1 - t0, "time/reward_s": t2 - t1}
 
 
 def batch_metrics(batch: RolloutBatch, task) -> dict:
@@ -115,6 +96,8 @@ def setup(cfg: Config, log):
         sched.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         start = state["step"]
+        if ref is not None and "reference" in state:
+            ref.load_state_dict(state["reference"])
         log(f"resuming {out} from step {start} ({found[1]})")
     elif existed and (out / "metrics.jsonl").exists():
         log(f"no complete checkpoint in {out}: starting from step 0")
@@ -127,6 +110,8 @@ def train(cfg: Config, log=print) -> dict:
     model, tok, ref, opt, sched, start = setup(cfg, log)
     log(dump_yaml(cfg).rstrip())
     log(f"model: {cfg.model.path} ({n_params(model):,} params) | algo: {describe(cfg.algo)}")
+    for w in warnings(cfg.algo):
+        log(f"warning: {w}")
     task = make_task(cfg.task)
     heldout = task.heldout()[:cfg.eval.size]
     reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
@@ -142,15 +127,17 @@ def train(cfg: Config, log=print) -> dict:
     for step in range(start + 1, cfg.train.steps + 1):
         t0 = time.time()
         torch.manual_seed(cfg.seed * 1_000_003 + step)   # each step's sampling depends on (seed, step) only
-        batch, m = collect(step, cfg, task, backend, reward_fn, render)
+        batch, sampled, m = collect(step, cfg, task, backend, reward_fn, render)
         t1 = time.time()
-        m.update(batch_metrics(batch, task))
+        m.update(batch_metrics(sampled, task))
         m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
                                max_new_tokens=cfg.rollout.max_new_tokens,
                                micro_batch_size=cfg.train.micro_batch_size,
                                max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
         sched.step()
         backend.sync_weights(model)
+        if ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
+            ref.load_state_dict(model.state_dict())      # R1: the reference follows the policy
         m.update({"time/update_s": time.time() - t1, "lr": sched.get_last_lr()[0]})
         last = step == cfg.train.steps
         out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
@@ -160,11 +147,13 @@ def train(cfg: Config, log=print) -> dict:
             m["time/eval_s"] = time.time() - t2
         m["time/step_s"] = time.time() - t0
         metrics.write({"step": step, **m})
-        _log_rollouts(rollouts, step, batch, cfg.train.log_rollouts)
+        _log_rollouts(rollouts, step, sampled, cfg.train.log_rollouts)
         log(progress_line(step, cfg.train.steps, m))
         if last or out_of_time or step % cfg.train.checkpoint_every == 0:
-            checkpoint.save(out, step, model, tok, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
-                            keep=cfg.train.keep_checkpoints)
+            state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+            if ref is not None and cfg.algo.ref_reset_every:
+                state["reference"] = ref.state_dict()
+            checkpoint.save(out, step, model, tok, state, keep=cfg.train.keep_checkpoints)
         if out_of_time and not last:
             log(f"time budget of {cfg.train.time_budget_s:.0f}s reached at step {step}: checkpoint saved; "
                 f"re-run the same command to continue")

@@ -68,7 +68,8 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
     for _epoch in range(algo.epochs):
         order = torch.randperm(rows.numel(), generator=gen) if multi else torch.arange(rows.numel())
         for mb in order.chunk(algo.mini_batches):
-            totals = StepTotals(tokens=int(mask[mb].sum().item()), sequences=int(mb.numel()),
+            # sequences with no token left (masked truncations) leave numerator and denominator alike
+            totals = StepTotals(tokens=int(mask[mb].sum().item()), sequences=int((mask[mb].sum(1) > 0).sum()),
                                 max_len=max_new_tokens)
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, mb.numel(), micro_batch_size):

@@ -1,0 +1,86 @@
+"""Collecting one RL step's data: draw problems, sample groups, score them, filter (DAPO dynamic
+sampling), compute advantages. Used by the loop in reasonrl/train/rl.py."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from reasonrl.algo.advantages import compute_advantages
+from reasonrl.algo.filters import mixed_groups, soft_overlong_penalty
+from reasonrl.config import Config
+from reasonrl.rollout import cat_generations, select_rows
+from reasonrl.types import RolloutBatch
+
+EXTRA_DRAW_STRIDE = 1_000_000   # extra draws of step s use task step s + k * stride (pure in seed, step, k)
+
+
+def draw(step: int, cfg: Config, task, backend, reward_fn, render) -> RolloutBatch:
+    """Sample G completions for each of B problems and score them (advantages not yet set)."""
+    samples = task.train_batch(cfg.seed, step, cfg.train.prompts_per_step)
+    g = cfg.rollout.num_generations
+    gen = backend.generate([render(s.prompt) for s in samples], n=g, temperature=cfg.rollout.temperature,
+                           top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
+                           max_new_tokens=cfg.rollout.max_new_tokens)
+    per_seq = [s for s in samples for _ in range(g)]
+    rewards, comps, statuses = reward_fn([render.prefill + t for t in gen.texts], per_seq)
+    if cfg.algo.overlong_buffer:
+        shaping = soft_overlong_penalty(gen.completion_mask.sum(dim=1), cfg.rollout.max_new_tokens,
+                                        cfg.algo.overlong_buffer, cfg.algo.overlong_penalty)
+        rewards, comps["overlong"] = rewards + shaping, shaping
+    answer = statuses.get("answer", ["n/a"] * len(per_seq))
+    return RolloutBatch(samples=samples, group_size=g, gen=gen, rewards=rewards, components=comps,
+                        advantages=torch.zeros_like(rewards), statuses=answer)
+
+
+def select_groups(batch: RolloutBatch, groups: torch.Tensor) -> RolloutBatch:
+    """The sub-batch made of the given group indices (B',)."""
+    g = batch.group_size
+    rows = (groups[:, None] * g + torch.arange(g)[None, :]).flatten()
+    return RolloutBatch(samples=[batch.samples[i] for i in groups.tolist()], group_size=g,
+                        gen=select_rows(batch.gen, rows), rewards=batch.rewards[rows],
+                        components={k: v[rows] for k, v in batch.components.items()},
+                        advantages=batch.advantages[rows], statuses=[batch.statuses[i] for i in rows.tolist()])
+
+
+def merge(batches: list[RolloutBatch], pad_id: int) -> RolloutBatch:
+    if len(batches) == 1:
+        return batches[0]
+    keys = set.intersection(*(set(b.components) for b in batches))
+    return RolloutBatch(samples=[s for b in batches for s in b.samples], group_size=batches[0].group_size,
+                        gen=cat_generations([b.gen for b in batches], pad_id),
+                        rewards=torch.cat([b.rewards for b in batches]),
+                        components={k: torch.cat([b.components[k] for b in batches]) for k in keys},
+                        advantages=torch.cat([b.advantages for b in batches]),
+                        statuses=[s for b in batches for s in b.statuses])
+
+
+def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, RolloutBatch, dict]:
+    """One step's data: returns (batch to train on, first draw as sampled from the policy, timings).
+
+    With DAPO dynamic sampling, groups whose raw accuracy is all 0 or all 1 are dropped and more
+    prompts are drawn (at most algo.max_resample extra draws) until B mixed groups are kept."""
+    t0 = time.time()
+    first = draw(step, cfg, task, backend, reward_fn, render)
+    batch, m = first, {}
+    if cfg.algo.dynamic_sampling:
+        g, b = first.group_size, cfg.train.prompts_per_step
+        kept, n_kept, k, current = [], 0, 0, first
+        while True:
+            acc = current.components.get("answer", current.rewards).view(-1, g)
+            groups = mixed_groups(acc).nonzero().flatten()[: b - n_kept]
+            kept.append(select_groups(current, groups))
+            n_kept += groups.numel()
+            if n_kept >= b or k >= cfg.algo.max_resample:
+                break
+            k += 1
+            current = draw(step + EXTRA_DRAW_STRIDE * k, cfg, task, backend, reward_fn, render)
+        batch = merge([x for x in kept if x.samples] or [select_groups(first, torch.arange(0))],
+                      backend.tokenizer.pad_token_id)
+        m = {"sampling/draws": k + 1, "sampling/kept_groups": n_kept}
+    t1 = time.time()
+    if batch.samples:
+        adv = compute_advantages(cfg.algo.advantage, batch.rewards.view(-1, batch.group_size), cfg.algo.std_floor)
+        batch.advantages = adv.flatten()
+    m.update({"time/generate_s": t1 - t0})
+    return batch, first, m
