@@ -106,7 +106,7 @@ def setup(cfg: Config, log):
 
 def train(cfg: Config, log=print) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
-    out = Path(cfg.out)
+    out, t_begin = Path(cfg.out), time.time()
     model, tok, ref, opt, sched, start = setup(cfg, log)
     log(dump_yaml(cfg).rstrip())
     log(f"model: {cfg.model.path} ({n_params(model):,} params) | algo: {describe(cfg.algo)}")
@@ -162,7 +162,8 @@ def train(cfg: Config, log=print) -> dict:
              if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
     if step == cfg.train.steps:
         checkpoint.export(model, tok, out / "final")
-    result = {"out": str(out), "steps": step, "before": before, "after": after}
+    result = {"out": str(out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
+              "after": after}
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -191,5 +192,6 @@ def before_after_table(result: dict) -> str:
         if key in b or key in a:
             f = lambda d: fmt.format(d[key]) if d.get(key) is not None else "-"  # noqa: E731
             lines.append(f"{label:44s} {f(b):>8s} {f(a):>8s}")
-    lines.append(f"run directory: {result['out']}  (steps: {result['steps']})")
+    lines.append(f"run directory: {result['out']}  (steps: {result['steps']}, "
+                 f"wall time this invocation: {result.get('seconds', 0):.0f}s)")
     return "\n".join(lines)
