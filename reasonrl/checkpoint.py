@@ -1,9 +1,17 @@
 """Checkpoints: `checkpoints/step-N/` = an HF model folder + `trainer_state.pt` (optimizer, scheduler,
-RNG states, step). Written to a temporary folder and renamed, so a kill mid-save never leaves a
-half-written `step-N`. Resume takes the newest complete checkpoint.
+RNG states, step) + `manifest.json` (size and sha256 of every file).
+
+Written to a temporary folder, fsynced, then renamed, so a kill mid-save never leaves a half-written
+`step-N`. Resume takes the newest checkpoint whose manifest verifies; a damaged one is reported and
+moved aside to `checkpoints/damaged/` (never deleted). Keep-last-k pruning spares the checkpoint
+named in `checkpoints/best.json` (best held-out accuracy). A full disk while saving removes the
+partial folder, leaves every earlier checkpoint intact, and raises `DiskFullError`.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
 import random
 import re
@@ -13,8 +21,51 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reasonrl.errors import UserError
+
 _STEP = re.compile(r"^step-(\d+)$")
 STATE_FILE = "trainer_state.pt"
+MANIFEST = "manifest.json"
+
+
+class DiskFullError(UserError):
+    """No space left while writing a checkpoint; the previous checkpoints are intact."""
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """Refusing to checkpoint weights that contain NaN or inf."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    files = {f.name: {"size": f.stat().st_size, "sha256": _sha256(f)}
+             for f in sorted(Path(folder).iterdir()) if f.is_file() and f.name != MANIFEST}
+    (Path(folder) / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
+
+
+def verify(folder: Path) -> str | None:
+    """None if the checkpoint's manifest matches its files, else what is wrong (one line)."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError) as e:
+        return f"manifest missing or unreadable ({type(e).__name__})"
+    for name, meta in manifest.items():
+        f = folder / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != meta["size"]:
+            return f"{name} has {f.stat().st_size} bytes, manifest says {meta['size']}"
+        if _sha256(f) != meta["sha256"]:
+            return f"{name} fails its checksum"
+    return None
 
 
 def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
@@ -30,9 +81,21 @@ def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def latest(run_dir: Path) -> tuple[int, Path] | None:
-    found = checkpoint_dirs(run_dir)
-    return found[-1] if found else None
+def latest(run_dir: Path, log=print) -> tuple[int, Path] | None:
+    """The newest checkpoint that verifies; damaged ones are reported and moved to checkpoints/damaged/."""
+    for step, d in reversed(checkpoint_dirs(run_dir)):
+        problem = verify(d)
+        if problem is None:
+            return step, d
+        aside = d.parent / "damaged" / f"{d.name}-{int(os.path.getmtime(d))}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(d, aside)
+        log(f"checkpoint {d} is damaged ({problem}): moved to {aside}, trying an older one")
+    return None
+
+
+def all_finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def rng_state() -> dict:
@@ -49,25 +112,78 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: int = 2) -> Path:
-    """Atomically write checkpoints/step-{step}; keep the newest `keep` checkpoints."""
+    """Atomically write checkpoints/step-{step} with its manifest; keep the newest `keep` checkpoints
+    (and the protected best one). Raises NonFiniteWeightsError or DiskFullError."""
+    if not all_finite(model):
+        raise NonFiniteWeightsError(f"step {step}: weights contain NaN/inf; no checkpoint written")
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    torch.save({**trainer_state, "step": step, "rng": rng_state()}, tmp / STATE_FILE)
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        torch.save({**trainer_state, "step": step, "rng": rng_state()}, tmp / STATE_FILE)
+        write_manifest(tmp)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _is_disk_full(e):
+            raise
+        need = sum(p.numel() * p.element_size() for p in model.parameters()) * 3
+        free = shutil.disk_usage(root).free
+        raise DiskFullError(f"disk full while writing checkpoint {final}: needs about {need / 2**20:.1f} MiB, "
+                            f"{free / 2**20:.1f} MiB free; earlier checkpoints are intact") from None
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    for _s, old in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(root)
+    prune(run_dir, keep)
     return final
+
+
+def _is_disk_full(e: Exception) -> bool:
+    """ENOSPC, or torch's writer failing on it (torch.save raises RuntimeError, not OSError)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left" in str(e) or "failed writing" in str(e)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def mark_best(run_dir: Path, step: int, value: float) -> bool:
+    """Record step as the protected best checkpoint if value beats the recorded one."""
+    f = Path(run_dir) / "checkpoints" / "best.json"
+    old = json.loads(f.read_text()) if f.exists() else None
+    if old is not None and old["value"] >= value:
+        return False
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({"step": step, "value": value}))
+    return True
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    """Remove all but the newest `keep` checkpoints, sparing the best one."""
+    if keep <= 0:
+        return
+    f = Path(run_dir) / "checkpoints" / "best.json"
+    best = json.loads(f.read_text())["step"] if f.exists() else None
+    for s, old in checkpoint_dirs(run_dir)[:-keep]:
+        if s != best:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_state(ckpt: Path) -> dict:

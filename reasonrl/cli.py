@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
     result = train(cfg)
     print()
     print(before_after_table(result))
-    return 0
+    return result["exit_code"]
 
 
 def cmd_pretrain(args) -> int:

@@ -107,6 +107,8 @@ class TrainConfig:
     threads: int = 0                  # torch CPU threads; 0 = all cores
     time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
     checkpoint_every: int = 20        # steps between checkpoints (the final step is always saved)
+    checkpoint_minutes: float = 0.0   # also checkpoint when this many minutes passed since the last (0 = off)
+    max_nonfinite_steps: int = 3      # stop after this many consecutive steps with NaN/inf (0 = never)
     keep_checkpoints: int = 2         # newest checkpoints kept on disk
     log_rollouts: int = 8             # completions written to rollouts.jsonl per step
 
@@ -132,7 +134,8 @@ class Config:
 
 
 # Keys that may differ between a run directory's saved config and a resuming command.
-RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every")
+RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
+                     "train.checkpoint_minutes")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from reasonrl.rollout import make_backend
 from reasonrl.tasks import make_task
 from reasonrl.templates import Renderer
 from reasonrl.train.collect import collect
+from reasonrl.train.guards import (EXIT_NONFINITE, EXIT_STOPPED, GracefulStop, NonFiniteGuard, available_bytes,
+                                   estimate_peak_bytes)
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.types import RolloutBatch
@@ -77,7 +80,7 @@ def setup(cfg: Config, log):
     out = Path(cfg.out)
     resolve_model_path(cfg.model.path)          # fail on a bad path before touching the run directory
     existed = check_or_write_config(cfg, out)
-    found = checkpoint.latest(out) if existed else None
+    found = checkpoint.latest(out, log) if existed else None
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     m = cfg.model
@@ -123,49 +126,88 @@ def train(cfg: Config, log=print) -> dict:
                                         temperature=cfg.rollout.temperature, sampled=cfg.eval.sampled,
                                         seed=cfg.seed)
     before = _first_eval(metrics, start, evaluate)
-    t_start, step = time.time(), start
-    for step in range(start + 1, cfg.train.steps + 1):
-        t0 = time.time()
-        torch.manual_seed(cfg.seed * 1_000_003 + step)   # each step's sampling depends on (seed, step) only
-        batch, sampled, m = collect(step, cfg, task, backend, reward_fn, render)
-        t1 = time.time()
-        m.update(batch_metrics(sampled, task))
-        m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
-                               max_new_tokens=cfg.rollout.max_new_tokens,
-                               micro_batch_size=cfg.train.micro_batch_size,
-                               max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
-        sched.step()
-        backend.sync_weights(model)
-        if ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
-            ref.load_state_dict(model.state_dict())      # R1: the reference follows the policy
-        m.update({"time/update_s": time.time() - t1, "lr": sched.get_last_lr()[0]})
-        last = step == cfg.train.steps
-        out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
-        if last or out_of_time or (cfg.eval.every and step % cfg.eval.every == 0):
-            t2 = time.time()
-            m.update(evaluate())
-            m["time/eval_s"] = time.time() - t2
-        m["time/step_s"] = time.time() - t0
-        metrics.write({"step": step, **m})
-        _log_rollouts(rollouts, step, sampled, cfg.train.log_rollouts)
-        log(progress_line(step, cfg.train.steps, m))
-        if last or out_of_time or step % cfg.train.checkpoint_every == 0:
-            state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-            if ref is not None and cfg.algo.ref_reset_every:
-                state["reference"] = ref.state_dict()
-            checkpoint.save(out, step, model, tok, state, keep=cfg.train.keep_checkpoints)
-        if out_of_time and not last:
-            log(f"time budget of {cfg.train.time_budget_s:.0f}s reached at step {step}: checkpoint saved; "
-                f"re-run the same command to continue")
-            break
+    _preflight_memory(cfg, model, tok, heldout, render, log)
+    guard = NonFiniteGuard(out, cfg.train.max_nonfinite_steps)
+    inject_nan = {int(x) for x in os.environ.get("REASONRL_INJECT_NAN_STEPS", "").split(",") if x}
+    t_start, t_ckpt, step, exit_code = time.time(), time.time(), start, 0
+    with GracefulStop(log) as stopper:
+        for step in range(start + 1, cfg.train.steps + 1):
+            t0 = time.time()
+            torch.manual_seed(cfg.seed * 1_000_003 + step)   # each step's sampling depends on (seed, step) only
+            batch, sampled, m = collect(step, cfg, task, backend, reward_fn, render)
+            t1 = time.time()
+            m.update(batch_metrics(sampled, task))
+            if step in inject_nan:                            # fault injection (bench/faults.py, tests)
+                batch.advantages = torch.full_like(batch.advantages, float("nan"))
+            m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
+                                   max_new_tokens=cfg.rollout.max_new_tokens,
+                                   micro_batch_size=cfg.train.micro_batch_size,
+                                   max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
+            if guard.check(step, batch, m):
+                m["guard/nonfinite_steps"] = guard.total
+                log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
+                    f"({guard.consecutive} in a row; prompts saved in {out / 'nonfinite'})")
+            sched.step()
+            backend.sync_weights(model)
+            if ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
+                ref.load_state_dict(model.state_dict())      # R1: the reference follows the policy
+            m.update({"time/update_s": time.time() - t1, "lr": sched.get_last_lr()[0]})
+            last = step == cfg.train.steps
+            out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
+            stopping = bool(stopper.requested) or out_of_time or guard.exhausted
+            if last or stopping or (cfg.eval.every and step % cfg.eval.every == 0):
+                t2 = time.time()
+                m.update(evaluate())
+                m["time/eval_s"] = time.time() - t2
+            m["time/step_s"] = time.time() - t0
+            metrics.write({"step": step, **m})
+            _log_rollouts(rollouts, step, sampled, cfg.train.log_rollouts)
+            log(progress_line(step, cfg.train.steps, m))
+            if guard.exhausted:
+                log(f"error: {guard.consecutive} consecutive non-finite steps: stopping; the last good "
+                    f"checkpoint is intact")
+                exit_code = EXIT_NONFINITE
+                break
+            timed = cfg.train.checkpoint_minutes and time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes
+            if last or stopping or timed or step % cfg.train.checkpoint_every == 0:
+                _save(out, step, model, tok, opt, sched, ref, cfg, m)
+                t_ckpt = time.time()
+            if stopping and not last:
+                why = f"{stopper.requested} received" if stopper.requested else \
+                    f"time budget of {cfg.train.time_budget_s:.0f}s reached"
+                log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
+                exit_code = EXIT_STOPPED if stopper.requested else 0
+                break
     after = {k: v for k, v in (metrics.rows()[-1] if metrics.rows() else {}).items()
              if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
-    if step == cfg.train.steps:
+    if step == cfg.train.steps and exit_code == 0:
         checkpoint.export(model, tok, out / "final")
     result = {"out": str(out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
-              "after": after}
+              "after": after, "exit_code": exit_code}
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _save(out, step, model, tok, opt, sched, ref, cfg, m) -> None:
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    if ref is not None and cfg.algo.ref_reset_every:
+        state["reference"] = ref.state_dict()
+    if m.get("acc/heldout") is not None:
+        checkpoint.mark_best(out, step, m["acc/heldout"])
+    checkpoint.save(out, step, model, tok, state, keep=cfg.train.keep_checkpoints)
+
+
+def _preflight_memory(cfg, model, tok, heldout, render, log) -> None:
+    """Warn before step 1 when the longest possible micro-batch may not fit in memory."""
+    device = next(model.parameters()).device
+    prompt_len = max(len(tok(render(s.prompt)).input_ids) for s in heldout[:64]) + 1 if heldout else 64
+    n = min(cfg.train.micro_batch_size, cfg.train.prompts_per_step * cfg.rollout.num_generations)
+    need = estimate_peak_bytes(model, n, prompt_len + cfg.rollout.max_new_tokens, len(tok))
+    have = available_bytes(device)
+    if have is not None and need > 0.8 * have:
+        log(f"warning: a micro-batch of {n} x {prompt_len + cfg.rollout.max_new_tokens} tokens may need "
+            f"~{need / 2**30:.1f} GiB, {have / 2**30:.1f} GiB available on {device}: lower "
+            f"train.micro_batch_size or rollout.max_new_tokens")
 
 
 def _first_eval(metrics: JsonlLog, start: int, evaluate) -> dict:
