@@ -155,7 +155,7 @@ def train(cfg: Config, log=print) -> dict:
             last = step == cfg.train.steps
             out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
             stopping = bool(stopper.requested) or out_of_time or guard.exhausted
-            if last or stopping or (cfg.eval.every and step % cfg.eval.every == 0):
+            if last or (cfg.eval.every and step % cfg.eval.every == 0):   # a stop never changes the record
                 t2 = time.time()
                 m.update(evaluate())
                 m["time/eval_s"] = time.time() - t2
