@@ -17,6 +17,12 @@ EXIT_USAGE = 2
 # Subcommands that live with the code they run: "module" exposing `add_parser(subparsers)`, which
 # adds one subparser and sets `fn` (args -> exit code) with `set_defaults(fn=...)`.
 EXTRA_COMMANDS: list[str] = [
+    "reasonrl.verifiers.cli",
+    "reasonrl.check",
+    "reasonrl.eval.cli",
+    "reasonrl.report.cli",
+    "reasonrl.serve.command",
+    "reasonrl.serve.chat",
 ]
 
 

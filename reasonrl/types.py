@@ -23,6 +23,7 @@ class Verdict:
     score: float | None
     status: str
     reason: str = ""
+    answer: str | None = None         # the extracted answer that was judged, when there is one
 
 
 @dataclass
@@ -47,3 +48,4 @@ class RolloutBatch:
     components: dict[str, torch.Tensor]  # name -> (N,) raw component scores (nan = not applicable)
     advantages: torch.Tensor          # (N,)
     statuses: list[str]               # N statuses of the answer verifier
+    info: dict[str, float] = field(default_factory=dict)  # per-batch rates (verifier timeouts, parse failures)
