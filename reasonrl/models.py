@@ -131,3 +131,78 @@ def eos_ids(model, tok) -> list[int]:
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# Real-format tokenizers built offline (byte-level BPE trained on a few local sentences), with the
+# special tokens, chat template and EOS ids of the families they imitate: a model folder made by
+# `save_tiny_family_model` loads and renders like a real Qwen2.5 / Llama-3 folder, with random weights.
+FAMILIES = {
+    "qwen2": dict(tokenizer_class="Qwen2Tokenizer", bos=None, pad="<|endoftext|>",
+                  specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                  eos={"base": ["<|endoftext|>"], "instruct": ["<|im_end|>", "<|endoftext|>"]},
+                  template="{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + "
+                           "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}"
+                           "{{ '<|im_start|>assistant\n' }}{% endif %}"),
+    "llama": dict(tokenizer_class="PreTrainedTokenizerFast", bos="<|begin_of_text|>", pad="<|end_of_text|>",
+                  specials=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                            "<|eot_id|>"],
+                  eos={"base": ["<|end_of_text|>"], "instruct": ["<|eot_id|>", "<|end_of_text|>"]},
+                  template="{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + "
+                           "'<|end_header_id|>\n\n' + m['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+                           "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
+                           "{% endif %}"),
+}
+
+
+def build_family_tokenizer(family: str, instruct: bool = True, vocab_size: int = 400):
+    """A byte-level BPE PreTrainedTokenizerFast with `family`'s special tokens (and chat template when
+    `instruct`), trained in milliseconds on the R1-Zero template text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from reasonrl.templates import R1ZERO
+
+    f = FAMILIES[family]
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f["specials"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator([R1ZERO.format(prompt="What is 12 + 7?")] * 4, trainer)
+    if f["bos"]:
+        core.post_processor = processors.TemplateProcessing(
+            single=f"{f['bos']} $A", special_tokens=[(f["bos"], core.token_to_id(f["bos"]))])
+    eos = f["eos"]["instruct" if instruct else "base"][0]
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=f["bos"], eos_token=eos, pad_token=f["pad"],
+                                  clean_up_tokenization_spaces=False)
+    if instruct:
+        tok.chat_template = f["template"]
+    return tok
+
+
+def save_tiny_family_model(out: str | Path, family: str = "qwen2", instruct: bool = True, seed: int = 0,
+                           hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2) -> Path:
+    """Write a randomly initialised Qwen2ForCausalLM or LlamaForCausalLM folder (config.json,
+    model.safetensors, generation_config.json with the family's EOS ids, tokenizer files)."""
+    import json
+
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    out = Path(out)
+    tok = build_family_tokenizer(family, instruct)
+    f = FAMILIES[family]
+    eos = [tok.convert_tokens_to_ids(t) for t in f["eos"]["instruct" if instruct else "base"]]
+    cfg_cls, model_cls = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "llama": (LlamaConfig, LlamaForCausalLM)}[family]
+    cfg = cfg_cls(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  num_key_value_heads=kv_heads, intermediate_size=2 * hidden, max_position_embeddings=1024,
+                  tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=eos,
+                  pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = model_cls(cfg)
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    meta = out / "tokenizer_config.json"          # the class name real folders carry
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "tokenizer_class": f["tokenizer_class"]}, indent=2))
+    return out

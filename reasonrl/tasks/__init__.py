@@ -2,15 +2,21 @@
 classify a completion's reasoning style. Registry: TASKS."""
 from __future__ import annotations
 
+from reasonrl.tasks.dataset import DatasetTask
+from reasonrl.tasks.gym import GymTask
 from reasonrl.tasks.walk import WalkTask
 
-TASKS = {"walk": WalkTask}
+TASKS = {"walk": WalkTask, "dataset": DatasetTask, "gym": GymTask}
 
 
-def make_task(cfg):
-    """TaskConfig -> task object."""
+def make_task(cfg, **context):
+    """TaskConfig -> task object. `context` reaches tasks built with `from_config` (the dataset task
+    takes prompt_len=callable(rendered prompt) -> tokens, for task.max_prompt_tokens, and log=)."""
     from reasonrl.config import ConfigError
 
     if cfg.name not in TASKS:
         raise ConfigError(f"config key 'task.name': unknown task '{cfg.name}' (choose from {', '.join(TASKS)})")
-    return TASKS[cfg.name](heldout_size=cfg.heldout_size, heldout_seed=cfg.heldout_seed)
+    cls = TASKS[cfg.name]
+    if hasattr(cls, "from_config"):
+        return cls.from_config(cfg, **context)
+    return cls(heldout_size=cfg.heldout_size, heldout_seed=cfg.heldout_seed)
