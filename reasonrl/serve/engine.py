@@ -1,0 +1,249 @@
+"""The generation queue: one worker thread owns the model; requests from any thread are queued and
+run in batches (all requests waiting when a batch starts, up to `max_batch` completions), each row
+with its own sampling parameters, stop strings and token budget. Text is pushed to each request's
+`sink` as soon as it is decoded, so streaming and batching go together.
+
+Departure from big engines (vLLM, SGLang): batches are static — a request that arrives while a batch
+runs waits for the next one (no continuous batching, no paged cache). Weight reloads go through the
+same queue, so they happen between batches, never in the middle of a generation.
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from reasonrl.algo.logprobs import position_ids_from_mask
+from reasonrl.models import eos_ids
+from reasonrl.serve.sampling import IncrementalDecoder, sample_next
+from reasonrl.serve.split import StopMatcher
+from reasonrl.serve.weights import apply_weights, read_weights
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0          # 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0                    # 0 = off
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None           # choice j draws from its own generator seeded (seed, j)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str                         # "text" | "finish" | "error"
+    index: int = 0                    # choice index within the request
+    text: str = ""                    # "text": new completion text; "error": the message
+    reason: str = ""                  # "finish": stop | length | cancelled
+    tokens: int = 0                   # "finish": tokens sampled for this choice (EOS included)
+
+
+class QueueFull(RuntimeError):
+    """More completions are waiting than the server accepts."""
+
+
+class Job:
+    """One request: `n` completions of one prompt. `sink(event)` is called from the worker thread."""
+
+    def __init__(self, prompt_ids: list[int], n: int, params: SamplingParams, sink: Callable[[Event], None]):
+        self.prompt_ids, self.n, self.params, self.sink = list(prompt_ids), n, params, sink
+        self.cancelled = False
+        self.weight_version: int | None = None     # set when its batch starts
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def emit(self, event: Event) -> None:
+        try:
+            self.sink(event)
+        except Exception:                          # a vanished consumer must not stop the worker
+            self.cancelled = True
+
+
+class _Row:
+    """Decoding state of one completion inside a batch."""
+
+    def __init__(self, job: Job, index: int, tokenizer):
+        self.job, self.index = job, index
+        self.decoder = IncrementalDecoder(tokenizer)
+        self.stopper = StopMatcher(job.params.stop)
+        self.tokens = 0
+        self.done = False
+        seed = job.params.seed
+        self.gen = None if seed is None else torch.Generator().manual_seed((seed * 1_000_003 + index) % (1 << 63))
+
+    def finish(self, reason: str) -> None:
+        tail = self.stopper.flush()
+        if tail:
+            self.job.emit(Event("text", self.index, text=tail))
+        self.job.emit(Event("finish", self.index, reason=reason, tokens=self.tokens))
+        self.done = True
+
+    def take(self, token: int, eos: set[int]) -> None:
+        """Account one sampled token: emit its text, or finish on EOS / stop string / budget."""
+        self.tokens += 1
+        if self.job.cancelled:
+            self.done = True
+            return
+        if token in eos:
+            return self.finish("stop")
+        out, stopped = self.stopper.feed(self.decoder.push(token))
+        if out:
+            self.job.emit(Event("text", self.index, text=out))
+        if stopped:
+            return self.finish("stop")
+        if self.tokens >= self.job.params.max_tokens:
+            return self.finish("length")
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+class Engine:
+    """Queue + worker thread around one causal LM. `submit` from any thread; `start()` first."""
+
+    def __init__(self, model, tokenizer, *, max_batch: int = 32, max_queue: int = 1024, weight_version: int = 0):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_batch, self.max_queue = max_batch, max_queue
+        self.weight_version = weight_version
+        self.context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
+        self.eos = set(eos_ids(model, tokenizer))
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos)
+        self.stats = {"batches": 0, "completions": 0, "largest_batch": 0}
+        # transformers 5 renamed the forward argument `past_key_values` to `cache`
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._pending: deque = deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="reasonrl-engine", daemon=True)
+
+    # ---- public API (any thread) ----
+    def start(self) -> "Engine":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def queued(self) -> int:
+        with self._cv:
+            return sum(j.n for j in self._pending if isinstance(j, Job))
+
+    def submit(self, prompt_ids: list[int], n: int, params: SamplingParams, sink: Callable[[Event], None]) -> Job:
+        if n > self.max_batch:
+            raise QueueFull(f"n={n} exceeds the server's batch size {self.max_batch}")
+        job = Job(prompt_ids, n, params, sink)
+        with self._cv:
+            waiting = sum(j.n for j in self._pending if isinstance(j, Job))
+            if self._closed or waiting + n > self.max_queue:
+                raise QueueFull(f"{waiting} completions already queued (limit {self.max_queue})")
+            self._pending.append(job)
+            self._cv.notify()
+        return job
+
+    def reload_future(self, path: str, version: int | None = None) -> Future:
+        """Queue a weight reload; the future resolves to {'weight_version', 'tensors', 'seconds', 'path'}."""
+        fut: Future = Future()
+        with self._cv:
+            self._pending.append((path, version, fut))
+            self._cv.notify()
+        return fut
+
+    def reload(self, path: str, version: int | None = None, timeout: float | None = None) -> dict:
+        return self.reload_future(path, version).result(timeout)
+
+    # ---- worker ----
+    def _take(self) -> list | tuple | None:
+        """Next unit of work: a reload tuple, or a list of jobs of at most max_batch rows."""
+        with self._cv:
+            while not self._pending and not self._closed:
+                self._cv.wait()
+            if self._closed:
+                return None
+            if not isinstance(self._pending[0], Job):
+                return self._pending.popleft()
+            jobs, rows = [], 0
+            while self._pending and isinstance(self._pending[0], Job) and rows + self._pending[0].n <= self.max_batch:
+                job = self._pending.popleft()
+                rows += job.n
+                if not job.cancelled:
+                    jobs.append(job)
+            return jobs
+
+    def _run(self) -> None:
+        while True:
+            work = self._take()
+            if work is None:
+                return
+            if isinstance(work, tuple):
+                self._do_reload(*work)
+            elif work:
+                self._do_batch(work)
+
+    def _do_reload(self, path: str, version: int | None, fut: Future) -> None:
+        t0 = time.perf_counter()
+        try:
+            count = apply_weights(self.model, read_weights(path))
+            self.weight_version = self.weight_version + 1 if version is None else int(version)
+            fut.set_result({"weight_version": self.weight_version, "tensors": count, "path": str(path),
+                            "seconds": round(time.perf_counter() - t0, 4)})
+        except Exception as e:
+            fut.set_exception(e)
+
+    def _do_batch(self, jobs: list[Job]) -> None:
+        rows = [_Row(job, i, self.tokenizer) for job in jobs for i in range(job.n)]
+        for job in jobs:
+            job.weight_version = self.weight_version
+        self.stats["batches"] += 1
+        self.stats["completions"] += len(rows)
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(rows))
+        try:
+            with torch.inference_mode():
+                self._decode(rows)
+        except Exception as e:                      # e.g. out of memory: every request of the batch is told
+            for job in jobs:
+                job.emit(Event("error", text=f"generation failed: {type(e).__name__}: {e}"))
+
+    def _decode(self, rows: list[_Row]) -> None:
+        """Prefill the left-padded prompts, then sample one token per row per step until all are done."""
+        device = next(self.model.parameters()).device
+        width = max(len(r.job.prompt_ids) for r in rows)
+        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r.job.prompt_ids):] = torch.tensor(r.job.prompt_ids)
+            mask[i, width - len(r.job.prompt_ids):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        pos = position_ids_from_mask(mask)
+        p = [r.job.params for r in rows]
+        temp = torch.tensor([x.temperature for x in p], device=device)
+        top_p = torch.tensor([x.top_p for x in p], device=device)
+        top_k = torch.tensor([x.top_k for x in p], dtype=torch.long, device=device)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        past, logits, last_pos = _cache_of(out), out.logits[:, -1], pos[:, -1]
+        for _step in range(max(x.max_tokens for x in p)):
+            u = torch.stack([torch.rand((), generator=r.gen) for r in rows]).to(device)
+            nxt = sample_next(logits, temp, top_p, top_k, u)
+            for r, tok in zip(rows, nxt.tolist()):
+                if not r.done:
+                    r.take(tok, self.eos)
+            if all(r.done for r in rows):
+                return
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            last_pos = last_pos + 1
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos[:, None],
+                             use_cache=True, **{self._cache_arg: past})
+            past, logits = _cache_of(out), out.logits[:, -1]
