@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from reasonrl.errors import UserError
+from reasonrl.verifiers.settings import VerifierSettings
 
 
 class ConfigError(UserError):
@@ -51,7 +52,7 @@ class TaskConfig:
     heldout_path: str = ""            # held-out file (same fields); "" = heldout_size rows set aside from path
     # task.name=gym (reasonrl.tasks.gym): a reasoning-gym generator; its own scorer is the reward
     gym: str = ""                     # reasoning-gym data set name, e.g. leg_counting, chain_sum
-    gym_args: str = ""                # YAML mapping of the generator's options, e.g. "{min_terms: 2, max_terms: 3}"
+    gym_args: tuple[str, ...] = ()    # the generator's options as key=value items, e.g. [min_terms=2,max_terms=3]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class EvalConfig:
     every: int = 20                   # held-out evaluation every N steps (0 = only before and after)
     size: int = 200                   # held-out problems evaluated (<= task.heldout_size)
     sampled: bool = True              # also evaluate one sample per problem at the rollout temperature
+    k: int = 0                        # > 1: also log pass@1, pass@k, maj@k over k samples (T 0.6, top-p 0.95)
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,12 @@ class Config:
     reward: RewardConfig = field(default_factory=RewardConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    verify: VerifierSettings = field(default_factory=VerifierSettings)
 
 
 # Keys that may differ between a run directory's saved config and a resuming command.
 RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
-                     "train.checkpoint_minutes")
+                     "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -195,7 +198,10 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
             kwargs[f.name] = _build(tp, data[f.name] or {}, f"{prefix}{f.name}.")
         else:
             kwargs[f.name] = _coerce(data[f.name], tp, prefix + f.name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:          # a section's own validation (__post_init__)
+        raise ConfigError(f"config section '{prefix.rstrip('.') or '<root>'}': {e}") from None
 
 
 def parse_overrides(overrides: list[str]) -> dict:

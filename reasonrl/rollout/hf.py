@@ -13,7 +13,9 @@ def encode_prompts(tokenizer, prompts: list[str], device) -> tuple[torch.Tensor,
     one and does not add it itself."""
     rows = []
     for p in prompts:
-        ids = tokenizer(p, add_special_tokens=True).input_ids
+        # chat templates that write the BOS themselves must not get a second one
+        has_bos = bool(tokenizer.bos_token) and p.startswith(tokenizer.bos_token)
+        ids = tokenizer(p, add_special_tokens=not has_bos).input_ids
         bos = tokenizer.bos_token_id
         if bos is not None and (not ids or ids[0] != bos):
             ids = [bos] + ids

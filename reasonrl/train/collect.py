@@ -11,6 +11,7 @@ from reasonrl.algo.filters import mixed_groups, soft_overlong_penalty
 from reasonrl.config import Config
 from reasonrl.rollout import cat_generations, select_rows
 from reasonrl.types import RolloutBatch
+from reasonrl.verifiers.compose import status_metrics
 
 EXTRA_DRAW_STRIDE = 1_000_000   # extra draws of step s use task step s + k * stride (pure in seed, step, k)
 
@@ -23,14 +24,16 @@ def draw(step: int, cfg: Config, task, backend, reward_fn, render) -> RolloutBat
                            top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                            max_new_tokens=cfg.rollout.max_new_tokens)
     per_seq = [s for s in samples for _ in range(g)]
-    rewards, comps, statuses = reward_fn([render.prefill + t for t in gen.texts], per_seq)
+    ids = [row[m.bool()].tolist() for row, m in zip(gen.completion_ids, gen.completion_mask)]
+    rewards, comps, statuses = reward_fn([render.prefill + t for t in gen.texts], per_seq, step=step,
+                                         completion_ids=ids, truncated=gen.truncated)
     if cfg.algo.overlong_buffer:
         shaping = soft_overlong_penalty(gen.completion_mask.sum(dim=1), cfg.rollout.max_new_tokens,
                                         cfg.algo.overlong_buffer, cfg.algo.overlong_penalty)
         rewards, comps["overlong"] = rewards + shaping, shaping
     answer = statuses.get("answer", ["n/a"] * len(per_seq))
     return RolloutBatch(samples=samples, group_size=g, gen=gen, rewards=rewards, components=comps,
-                        advantages=torch.zeros_like(rewards), statuses=answer)
+                        advantages=torch.zeros_like(rewards), statuses=answer, info=status_metrics(statuses))
 
 
 def select_groups(batch: RolloutBatch, groups: torch.Tensor) -> RolloutBatch:
@@ -82,5 +85,5 @@ def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[R
     if batch.samples:
         adv = compute_advantages(cfg.algo.advantage, batch.rewards.view(-1, batch.group_size), cfg.algo.std_floor)
         batch.advantages = adv.flatten()
-    m.update({"time/generate_s": t1 - t0})
+    m.update({"time/generate_s": t1 - t0, **first.info})
     return batch, first, m

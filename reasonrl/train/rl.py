@@ -18,6 +18,7 @@ Re-running the same command on the same `out` resumes from its newest checkpoint
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import time
@@ -28,19 +29,21 @@ import torch
 from reasonrl import checkpoint
 from reasonrl.algo.presets import describe, warnings
 from reasonrl.config import Config, dump_yaml
-from reasonrl.eval.heldout import evaluate_heldout
-from reasonrl.logging import JsonlLog, progress_line
-from reasonrl.models import load_model, n_params, resolve_model_path
+from reasonrl.logging import progress_line
+from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path
 from reasonrl.rollout import make_backend
 from reasonrl.tasks import make_task
+from reasonrl.tasks.dataset import prompt_token_counter
 from reasonrl.templates import Renderer
 from reasonrl.train.collect import collect
 from reasonrl.train.guards import (EXIT_NONFINITE, EXIT_STOPPED, GracefulStop, NonFiniteGuard, available_bytes,
                                    estimate_peak_bytes)
+from reasonrl.train.record import RunRecord
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
+from reasonrl.verifiers.settings import configure as configure_verifiers
 
 
 def batch_metrics(batch: RolloutBatch, task) -> dict:
@@ -62,23 +65,21 @@ def batch_metrics(batch: RolloutBatch, task) -> dict:
     return m
 
 
-def _log_rollouts(log: JsonlLog, step: int, batch: RolloutBatch, k: int) -> None:
-    g = batch.group_size
-    for i in range(min(k, len(batch.gen.texts))):
-        s = batch.samples[i // g]
-        log.write({"step": step, "prompt": s.prompt, "answer": s.answer, "completion": batch.gen.texts[i],
-                   "reward": round(batch.rewards[i].item(), 4), "advantage": round(batch.advantages[i].item(), 4),
-                   "status": batch.statuses[i], "truncated": bool(batch.gen.truncated[i])})
-
-
 def _lr_lambda(warmup: int):
     return lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
+
+
+def _task_and_template(cfg: Config, log):
+    """Build the task (loading and validating its data) with the prompt template of the model."""
+    resolve_model_path(cfg.model.path)          # fail on a bad path before touching the run directory
+    tok = load_tokenizer(cfg.model.path)
+    render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
+    return make_task(cfg.task, prompt_len=prompt_token_counter(tok, render), log=log), render
 
 
 def setup(cfg: Config, log):
     """Load policy (from the newest checkpoint when resuming), reference, optimizer, task, rewards."""
     out = Path(cfg.out)
-    resolve_model_path(cfg.model.path)          # fail on a bad path before touching the run directory
     existed = check_or_write_config(cfg, out)
     found = checkpoint.latest(out, log) if existed else None
     if cfg.train.threads:
@@ -110,22 +111,19 @@ def setup(cfg: Config, log):
 def train(cfg: Config, log=print) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
     out, t_begin = Path(cfg.out), time.time()
+    task, render = _task_and_template(cfg, log)          # bad data fails before the run directory exists
     model, tok, ref, opt, sched, start = setup(cfg, log)
     log(dump_yaml(cfg).rstrip())
     log(f"model: {cfg.model.path} ({n_params(model):,} params) | algo: {describe(cfg.algo)}")
     for w in warnings(cfg.algo):
         log(f"warning: {w}")
-    task = make_task(cfg.task)
+    configure_verifiers(**dataclasses.asdict(cfg.verify))
     heldout = task.heldout()[:cfg.eval.size]
     reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
     backend = make_backend(cfg.rollout.backend, model, tok)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
-    metrics = JsonlLog(out / "metrics.jsonl", resume_step=start if start else None)
-    rollouts = JsonlLog(out / "rollouts.jsonl", resume_step=start if start else None)
-    evaluate = lambda: evaluate_heldout(backend, task, heldout, render=render, max_new_tokens=cfg.rollout.max_new_tokens,  # noqa: E731
-                                        temperature=cfg.rollout.temperature, sampled=cfg.eval.sampled,
-                                        seed=cfg.seed)
-    before = _first_eval(metrics, start, evaluate)
+    record = RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log)
+    before = record.first_eval(start)
     _preflight_memory(cfg, model, tok, heldout, render, log)
     guard = NonFiniteGuard(out, cfg.train.max_nonfinite_steps)
     inject_nan = {int(x) for x in os.environ.get("REASONRL_INJECT_NAN_STEPS", "").split(",") if x}
@@ -137,6 +135,7 @@ def train(cfg: Config, log=print) -> dict:
             batch, sampled, m = collect(step, cfg, task, backend, reward_fn, render)
             t1 = time.time()
             m.update(batch_metrics(sampled, task))
+            m.update(record.step_extras(sampled, batch))
             if step in inject_nan:                            # fault injection (bench/faults.py, tests)
                 batch.advantages = torch.full_like(batch.advantages, float("nan"))
             m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
@@ -157,11 +156,10 @@ def train(cfg: Config, log=print) -> dict:
             stopping = bool(stopper.requested) or out_of_time or guard.exhausted
             if last or (cfg.eval.every and step % cfg.eval.every == 0):   # a stop never changes the record
                 t2 = time.time()
-                m.update(evaluate())
+                m.update(record.evaluate(step))
                 m["time/eval_s"] = time.time() - t2
             m["time/step_s"] = time.time() - t0
-            metrics.write({"step": step, **m})
-            _log_rollouts(rollouts, step, sampled, cfg.train.log_rollouts)
+            record.write(step, m, sampled)
             log(progress_line(step, cfg.train.steps, m))
             if guard.exhausted:
                 log(f"error: {guard.consecutive} consecutive non-finite steps: stopping; the last good "
@@ -178,13 +176,15 @@ def train(cfg: Config, log=print) -> dict:
                 log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
                 exit_code = EXIT_STOPPED if stopper.requested else 0
                 break
-    after = {k: v for k, v in (metrics.rows()[-1] if metrics.rows() else {}).items()
+    evals = [r for r in record.history if "acc/heldout" in r]
+    after = {k: v for k, v in (evals[-1] if evals else {}).items()
              if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
     if step == cfg.train.steps and exit_code == 0:
         checkpoint.export(model, tok, out / "final")
     result = {"out": str(out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
               "after": after, "exit_code": exit_code}
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    record.finish(model)
     return result
 
 
@@ -208,16 +208,6 @@ def _preflight_memory(cfg, model, tok, heldout, render, log) -> None:
         log(f"warning: a micro-batch of {n} x {prompt_len + cfg.rollout.max_new_tokens} tokens may need "
             f"~{need / 2**30:.1f} GiB, {have / 2**30:.1f} GiB available on {device}: lower "
             f"train.micro_batch_size or rollout.max_new_tokens")
-
-
-def _first_eval(metrics: JsonlLog, start: int, evaluate) -> dict:
-    """Step-0 evaluation of the starting model (read back from metrics.jsonl when resuming)."""
-    if start:
-        rows = [r for r in metrics.rows() if r.get("step") == 0]
-        return rows[0] if rows else {}
-    ev = evaluate()
-    metrics.write({"step": 0, **ev})
-    return ev
 
 
 def before_after_table(result: dict) -> str:
