@@ -151,7 +151,7 @@ def main() -> int:
 def disk_full_row(tmp: Path, a) -> tuple:
     mnt = tmp / "small-disk"
     mnt.mkdir()
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True).returncode == 0
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True).returncode == 0
     if not ok:
         return ("full disk (tmpfs could not be mounted here)", 0, 0, "-", "skipped")
     try:
@@ -160,7 +160,7 @@ def disk_full_row(tmp: Path, a) -> tuple:
         said = "disk full while writing checkpoint" in r.stderr
         from reasonrl.checkpoint import checkpoint_dirs, verify
         intact = all(verify(d) is None for _s, d in checkpoint_dirs(out))
-        return (f"full disk (6 MiB tmpfs; exit {r.returncode}, message: {said})", 1, 0, "-",
+        return (f"full disk (16 MiB tmpfs; exit {r.returncode}, message: {said})", 1, 0, "-",
                 f"n/a (previous checkpoints intact: {intact})")
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)

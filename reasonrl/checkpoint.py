@@ -131,8 +131,9 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
     except (OSError, RuntimeError) as e:
+        free_at_failure = shutil.disk_usage(root).free
         shutil.rmtree(tmp, ignore_errors=True)
-        if not _is_disk_full(e):
+        if not _is_disk_full(e, free_at_failure):
             raise
         need = sum(p.numel() * p.element_size() for p in model.parameters()) * 3
         free = shutil.disk_usage(root).free
@@ -146,11 +147,12 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
     return final
 
 
-def _is_disk_full(e: Exception) -> bool:
-    """ENOSPC, or torch's writer failing on it (torch.save raises RuntimeError, not OSError)."""
+def _is_disk_full(e: Exception, free_bytes: int) -> bool:
+    """ENOSPC, or a writer failing with the disk (nearly) full: torch.save raises RuntimeErrors such as
+    'iostream error' or 'unexpected pos' instead of OSError."""
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return "No space left" in str(e) or "failed writing" in str(e)
+    return "No space left" in str(e) or free_bytes < 2**20
 
 
 def _fsync_dir(path: Path) -> None:
