@@ -192,6 +192,15 @@ def load_state(ckpt: Path) -> dict:
     return torch.load(Path(ckpt) / STATE_FILE, weights_only=False)
 
 
+def restore(ckpt: Path, optimizer, scheduler) -> dict:
+    """Load a checkpoint's trainer state into optimizer and scheduler and restore the RNG; -> the state."""
+    state = load_state(ckpt)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state
+
+
 def export(model, tokenizer, out: Path) -> None:
     """Write a plain HF folder (e.g. the run's `final/`), atomically."""
     out = Path(out)

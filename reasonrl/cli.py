@@ -23,6 +23,10 @@ EXTRA_COMMANDS: list[str] = [
     "reasonrl.report.cli",
     "reasonrl.serve.command",
     "reasonrl.serve.chat",
+    "reasonrl.train.sft_cli",
+    "reasonrl.train.rejection_cli",
+    "reasonrl.train.distill_cli",
+    "reasonrl.pipeline_cli",
 ]
 
 

@@ -1,0 +1,381 @@
+"""`reasonrl sft`: supervised fine-tuning on prompt/completion or conversation JSONL (cold start, distillation).
+
+The loss is the mean cross-entropy over completion tokens only. The prompt is rendered exactly as RL,
+evaluation and serving render it (reasonrl.templates.Renderer, then reasonrl.rollout.hf.encode_prompts,
+so BOS handling is shared); the completion is the tokenizer's encoding of the completion text (minus the
+renderer's "<think>\\n" prefill when the template prefills it) followed by EOS, which is what a sampler
+emits. Every example must contribute at least one completion token (checked): a row that does not fit
+`data.max_length` is dropped and counted, never silently truncated to a prompt-only row.
+
+Packing: the examples of one optimizer step are packed first-fit-decreasing into rows of
+`data.max_length` tokens; position ids restart at 0 for each example and the attention mask is left to
+transformers, which builds a block-diagonal causal mask from the position-id resets (masking_utils,
+eager/sdpa/flash alike, when no KV cache is passed: use_cache=False), so packed examples never see
+each other. The loss is normalized by the step's total completion tokens, so packing and
+micro-batching change speed, never the math.
+
+Departures from the paper (R1 v2 B.4.2: 2-3 epochs, cosine LR 5e-5 -> 5e-6, 32k context, batch 128):
+the same cosine shape and epochs; sizes are scaled to the model. Multi-turn conversations are refused
+(one optional system turn, one user turn, one assistant turn).
+
+CPU:   reasonrl sft data.files=[runs/sample/traces.jsonl] train.lr=5e-4 out=runs/sft    (seconds; the embedded base)
+GPUs:  reasonrl sft my.yaml model.path=/models/Qwen2.5-1.5B model.dtype=bfloat16 \\
+           model.attn_implementation=flash_attention_2 data.max_length=16384 train.lr=5e-5
+Re-running the same command on the same `out` resumes from its newest checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from reasonrl import checkpoint
+from reasonrl.config import ModelConfig, TaskConfig, dump_yaml
+from reasonrl.errors import UserError
+from reasonrl.logging import JsonlLog
+from reasonrl.models import load_model, n_params, resolve_model_path
+from reasonrl.rollout.hf import HFBackend, encode_prompts
+from reasonrl.templates import Renderer
+from reasonrl.train.rundir import check_or_write_config
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class SFTDataConfig:
+    files: tuple[str, ...] = ()       # JSONL: {"prompt", "completion"} rows or {"messages": [...]} rows
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    max_length: int = 256             # tokens per example and per packed row; longer examples are dropped
+    packing: bool = True              # pack several examples per row (block-diagonal attention)
+
+
+@dataclass(frozen=True)
+class SFTTrainConfig:
+    epochs: int = 2                   # passes over the data
+    steps: int = 0                    # optimizer steps; 0 = epochs * ceil(examples / batch_size)
+    batch_size: int = 32              # examples per optimizer step
+    micro_batch_size: int = 32        # packed rows per forward/backward; changes speed, never the math
+    lr: float = 1e-4
+    min_lr_ratio: float = 0.1         # cosine decay to lr * min_lr_ratio
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.99
+    max_grad_norm: float = 1.0
+    threads: int = 0                  # torch CPU threads; 0 = all cores
+    time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    log_every: int = 10               # progress line every N steps (metrics.jsonl gets every step)
+
+
+@dataclass(frozen=True)
+class SFTEvalConfig:
+    every: int = 0                    # held-out evaluation every N steps (0 = only before and after)
+    size: int = 200                   # held-out problems of `task` (0 = no evaluation)
+    sampled: bool = True              # also one sample per problem at `temperature`
+    temperature: float = 1.0
+    max_new_tokens: int = 40
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    out: str = "runs/sft"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)   # held-out problems for evaluation
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)
+    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
+    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str                       # the task's prompt text, before the template
+    completion: str                   # what the assistant writes (may start with the think prefill)
+    system: str | None = None
+    where: str = ""                   # "file:line" for messages
+
+
+def _row_to_example(row: dict, where: str, prompt_field: str, completion_field: str) -> Example:
+    if "messages" in row:
+        msgs = row["messages"]
+        ok = isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs)
+        roles = [m.get("role") for m in msgs] if ok else None
+        if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
+            raise UserError(f"{where}: field 'messages' must be [system?, user, assistant] turns, got roles "
+                            f"{roles} (multi-turn conversations are not supported)")
+        system = msgs[0]["content"] if roles[0] == "system" else None
+        prompt, completion = msgs[-2].get("content"), msgs[-1].get("content")
+        fields = ("messages[user].content", "messages[assistant].content")
+    else:
+        prompt, completion = row.get(prompt_field), row.get(completion_field)
+        system, fields = row.get("system"), (prompt_field, completion_field)
+    for name, value in zip(fields, (prompt, completion)):
+        if not isinstance(value, str):
+            raise UserError(f"{where}: field '{name}' is missing or not a string (rows need 'messages' or "
+                            f"'{prompt_field}'/'{completion_field}')")
+    if not completion.strip():
+        raise UserError(f"{where}: field '{fields[1]}' is empty (the assistant mask would be all zero)")
+    return Example(prompt, completion, system, where)
+
+
+def read_rows(files) -> list[tuple[str, dict]]:
+    """(where, row) for every row of JSONL/JSON/Parquet files (reasonrl.data.read); an unreadable
+    line is a UserError naming file and line."""
+    from reasonrl.data.read import read_records
+
+    rows = []
+    for f in files:
+        for rec in read_records(f):
+            if rec.error:
+                raise UserError(f"{rec.where}: {rec.error}")
+            rows.append((rec.where, rec.row))
+    return rows
+
+
+def read_examples(files, prompt_field: str = "prompt", completion_field: str = "completion") -> list[Example]:
+    """Parse data files into Examples; any bad row is a UserError naming file, line and field."""
+    for f in files:
+        if not Path(f).exists():
+            raise UserError(f"config key 'data.files': file '{f}' does not exist")
+    out = [_row_to_example(row, where, prompt_field, completion_field) for where, row in read_rows(files)]
+    if not out:
+        raise UserError(f"config key 'data.files': no examples in {', '.join(map(str, files)) or '(no files)'}")
+    return out
+
+
+def encode_example(render: Renderer, tok, ex: Example) -> tuple[list[int], list[int]]:
+    """-> (ids, labels), both of length P + C: ids = the inference prompt tokens (Renderer +
+    encode_prompts) + the completion tokens + EOS; labels are IGNORE on the prompt."""
+    ids, mask = encode_prompts(tok, [render(ex.prompt, ex.system)], "cpu")
+    prompt = ids[0][mask[0].bool()].tolist()
+    text = ex.completion
+    if render.prefill and text.startswith(render.prefill):
+        text = text[len(render.prefill):]       # the prompt already ends with the prefill
+    comp = tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
+    return prompt + comp, [IGNORE] * len(prompt) + comp
+
+
+def pack(examples: list[tuple[list[int], list[int]]], length: int, pad_id: int, packing: bool = True):
+    """First-fit-decreasing packing of (ids, labels) examples into rows of `length` tokens.
+
+    -> input_ids (R, L), labels (R, L), position_ids (R, L), with L = the longest row. Position ids
+    restart at 0 for every example (transformers derives block-diagonal attention from the resets);
+    padding sits at the end of a row with IGNORE labels. packing=False puts one example per row.
+    """
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i][0]))
+    rows: list[list[int]] = []                      # example indices per row
+    room: list[int] = []
+    for i in order:
+        n = len(examples[i][0])
+        slot = next((r for r, free in enumerate(room) if free >= n), None) if packing else None
+        if slot is None:
+            rows.append([])
+            room.append(length)
+            slot = len(rows) - 1
+        rows[slot].append(i)
+        room[slot] -= n
+    width = max(length - free for free in room)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, members in enumerate(rows):
+        at = n = 0
+        for i in members:
+            e_ids, e_lab = examples[i]
+            ids[r, at:at + len(e_ids)] = torch.tensor(e_ids)
+            labels[r, at:at + len(e_ids)] = torch.tensor(e_lab)
+            pos[r, at:at + len(e_ids)] = torch.arange(len(e_ids))
+            at, n = at + len(e_ids), len(e_ids)
+        pos[r, at:] = torch.arange(n, n + width - at)   # pads continue the last example (after it: causal)
+    return ids, labels, pos
+
+
+def check_assistant_mask(examples: list[tuple[list[int], list[int]]]) -> None:
+    """Every example must train on at least one token (guards the 'assistant mask all zero' failure)."""
+    for i, (_ids, labels) in enumerate(examples):
+        if not any(x != IGNORE for x in labels):
+            raise RuntimeError(f"example {i} has no completion token to train on (assistant mask all zero)")
+
+
+def encode_dataset(render, tok, examples: list[Example], max_length: int, log=print) -> list:
+    """Encode all examples; drop (and count) those longer than max_length tokens."""
+    enc, dropped = [], 0
+    for ex in examples:
+        ids, labels = encode_example(render, tok, ex)
+        if len(ids) > max_length:
+            dropped += 1
+            continue
+        enc.append((ids, labels))
+    if dropped:
+        log(f"sft: dropped {dropped} of {len(examples)} examples longer than data.max_length={max_length} tokens")
+    if not enc:
+        raise UserError(f"config key 'data.max_length': no example fits in {max_length} tokens")
+    check_assistant_mask(enc)
+    return enc
+
+
+def step_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
+    """Example indices of optimizer step `step` (1-based): a pure function of (seed, step), so a
+    resumed run replays nothing and skips nothing. Each epoch is a fresh permutation."""
+    per_epoch = math.ceil(n / batch_size)
+    epoch, k = divmod(step - 1, per_epoch)
+    perm = list(range(n))
+    random.Random(f"sft-{seed}-{epoch}").shuffle(perm)
+    return perm[k * batch_size:(k + 1) * batch_size]
+
+
+def completion_loss(model, ids, labels, pos, total_tokens: int) -> torch.Tensor:
+    """Sum of completion-token cross-entropies of a (micro-)batch divided by the step's total.
+    ids, labels, pos (R, L) -> scalar."""
+    logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits[:, :-1].float()
+    target = labels[:, 1:]
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                           ignore_index=IGNORE, reduction="sum")
+    return ce / max(total_tokens, 1)
+
+
+def sft_step(model, opt, batch, tcfg: SFTTrainConfig) -> dict:
+    """One optimizer step on packed rows `batch` = (ids, labels, pos), micro-batched by rows."""
+    device = next(model.parameters()).device
+    ids, labels, pos = (x.to(device) for x in batch)
+    total = int((labels[:, 1:] != IGNORE).sum().item())
+    opt.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    model.train()
+    for i in range(0, ids.shape[0], tcfg.micro_batch_size):
+        sl = slice(i, i + tcfg.micro_batch_size)
+        loss = completion_loss(model, ids[sl], labels[sl], pos[sl], total)
+        loss.backward()
+        loss_sum += loss.item()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm).item()
+    if math.isfinite(norm):
+        opt.step()
+    return {"loss": loss_sum, "tokens/trained": total, "rows": int(ids.shape[0]),
+            "fill": float((labels != IGNORE).sum().item() + 0.0) / max(ids.numel(), 1),
+            "grad_norm": norm if math.isfinite(norm) else None}
+
+
+def _lr_lambda(tcfg: SFTTrainConfig, total: int):
+    def f(s: int) -> float:
+        if s < tcfg.warmup_steps:
+            return (s + 1) / tcfg.warmup_steps
+        frac = min(1.0, (s - tcfg.warmup_steps) / max(1, total - tcfg.warmup_steps))
+        return tcfg.min_lr_ratio + (1 - tcfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+    return f
+
+
+def total_steps(cfg: SFTConfig, n_examples: int) -> int:
+    return cfg.train.steps or cfg.train.epochs * math.ceil(n_examples / cfg.train.batch_size)
+
+
+def _setup(cfg: SFTConfig, log):
+    """Model (from the newest checkpoint when resuming), tokenizer, optimizer, scheduler, start step."""
+    out = Path(cfg.out)
+    resolve_model_path(cfg.model.path)
+    examples = read_examples(cfg.data.files, cfg.data.prompt_field, cfg.data.completion_field)
+    existed = check_or_write_config(cfg, out)
+    found = checkpoint.latest(out, log) if existed else None
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    m = cfg.model
+    model, tok = load_model(found[1] if found else m.path, m.dtype, m.device, m.attn_implementation)
+    t = cfg.train
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                            betas=(t.adam_beta1, t.adam_beta2))
+    render = Renderer(tok, m.template, m.prefill_think)
+    enc = encode_dataset(render, tok, examples, cfg.data.max_length, log)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t, total_steps(cfg, len(enc))))
+    start = 0
+    if found:
+        start = checkpoint.restore(found[1], opt, sched)["step"]
+        log(f"resuming {out} from step {start} ({found[1]})")
+    return model, tok, render, opt, sched, enc, start
+
+
+def first_eval(metrics: JsonlLog, start: int, evaluate) -> dict:
+    """Step-0 evaluation of the starting model (read back from metrics.jsonl when resuming)."""
+    if start:
+        return next((r for r in metrics.rows() if r.get("step") == 0), {})
+    ev = evaluate()
+    metrics.write({"step": 0, **ev})
+    return ev
+
+
+def make_evaluator(cfg: SFTConfig, model, tok, render):
+    """() -> held-out metrics dict (empty when eval.size is 0)."""
+    if cfg.eval.size <= 0:
+        return lambda: {}
+    from reasonrl.eval.heldout import evaluate_heldout
+    from reasonrl.tasks import make_task
+    from reasonrl.tasks.dataset import prompt_token_counter
+
+    task = make_task(cfg.task, prompt_len=prompt_token_counter(tok, render))
+    heldout = task.heldout()[:cfg.eval.size]
+    backend = HFBackend(model, tok)
+    return lambda: evaluate_heldout(backend, task, heldout, render=render, max_new_tokens=cfg.eval.max_new_tokens,
+                                    temperature=cfg.eval.temperature, sampled=cfg.eval.sampled, seed=cfg.seed)
+
+
+def _steps(cfg: SFTConfig, model, tok, opt, sched, enc, start: int, metrics, evaluate, log) -> tuple[int, int]:
+    """Optimizer steps start+1 .. total with logging, evaluation and checkpoints.
+    -> (last step done, exit code: 0, or EXIT_STOPPED after a SIGTERM/SIGINT and its checkpoint)."""
+    from reasonrl.train.guards import EXIT_STOPPED, GracefulStop
+
+    out, total, t_start, step = Path(cfg.out), total_steps(cfg, len(enc)), time.time(), start
+    with GracefulStop(log) as stopper:
+        for step in range(start + 1, total + 1):
+            t0 = time.time()
+            idx = step_indices(step, len(enc), cfg.train.batch_size, cfg.seed)
+            m = sft_step(model, opt, pack([enc[i] for i in idx], cfg.data.max_length, tok.pad_token_id,
+                                          cfg.data.packing), cfg.train)
+            sched.step()
+            m["lr"] = sched.get_last_lr()[0]
+            last = step == total
+            out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
+            stopping = bool(stopper.requested) or out_of_time
+            if last or (cfg.eval.every and step % cfg.eval.every == 0):   # a stop never changes the record
+                m.update(evaluate())
+            m["time/step_s"] = time.time() - t0
+            metrics.write({"step": step, **m})
+            if last or step % cfg.train.log_every == 0 or "acc/heldout" in m:
+                extra = f" | heldout {m['acc/heldout']:.2f}" if "acc/heldout" in m else ""
+                log(f"step {step:5d}/{total} | loss {m['loss']:.4f} | lr {m['lr']:.2e}{extra}")
+            if last or stopping or step % cfg.train.checkpoint_every == 0:
+                checkpoint.save(out, step, model, tok, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+                                keep=cfg.train.keep_checkpoints)
+            if stopping and not last:
+                why = f"{stopper.requested} received" if stopper.requested else \
+                    f"time budget of {cfg.train.time_budget_s:.0f}s reached"
+                log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
+                return step, EXIT_STOPPED if stopper.requested else 0
+    return step, 0
+
+
+def train(cfg: SFTConfig, log=print) -> dict:
+    """Run (or resume) SFT; returns {'out', 'steps', 'examples', 'seconds', 'before', 'after',
+    'exit_code'} (also summary.json). The model is exported to OUT/final after the last step."""
+    out, t_begin = Path(cfg.out), time.time()
+    model, tok, render, opt, sched, enc, start = _setup(cfg, log)
+    total = total_steps(cfg, len(enc))
+    log(dump_yaml(cfg).rstrip())
+    log(f"sft: {cfg.model.path} ({n_params(model):,} params) | {len(enc)} examples | {total} steps")
+    metrics = JsonlLog(out / "metrics.jsonl", resume_step=start if start else None)
+    evaluate = make_evaluator(cfg, model, tok, render)
+    before = first_eval(metrics, start, evaluate)
+    step, exit_code = _steps(cfg, model, tok, opt, sched, enc, start, metrics, evaluate, log)
+    evals = [r for r in metrics.rows() if "acc/heldout" in r]
+    after = {k: v for k, v in (evals[-1] if evals else {}).items() if "heldout" in k}
+    if step == total:
+        checkpoint.export(model, tok, out / "final")
+    result = {"out": str(out), "steps": step, "examples": len(enc), "seconds": round(time.time() - t_begin, 1),
+              "before": before, "after": after, "exit_code": exit_code}
+    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
