@@ -112,6 +112,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 3      # stop after this many consecutive steps with NaN/inf (0 = never)
     keep_checkpoints: int = 2         # newest checkpoints kept on disk
     log_rollouts: int = 8             # completions written to rollouts.jsonl per step
+    log_to: tuple[str, ...] = ()      # extra metric sinks: tensorboard, wandb (optional packages)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class Config:
 
 # Keys that may differ between a run directory's saved config and a resuming command.
 RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
-                     "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel")
+                     "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel", "train.log_to")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:

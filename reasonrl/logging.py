@@ -38,7 +38,7 @@ class JsonlLog:
 
 def progress_line(step: int, total: int, m: dict) -> str:
     """One line with the key numbers of a step."""
-    parts = [f"step {step:4d}/{total}",
+    parts = [f"{progress_bar(step, total)} step {step:4d}/{total}",
              f"reward {m.get('reward/mean', 0):.3f}",
              f"acc {m.get('acc/train', 0):.2f}",
              f"len {m.get('len/mean', 0):5.1f}"]
@@ -50,3 +50,62 @@ def progress_line(step: int, total: int, m: dict) -> str:
         parts.append(f"heldout {m['acc/heldout']:.2f}")
     parts.append(f"{m.get('time/step_s', 0):.1f}s")
     return " | ".join(parts)
+
+
+def progress_bar(step: int, total: int, width: int = 20) -> str:
+    """`[########------------]` for step of total."""
+    done = min(width, round(width * step / max(total, 1)))
+    return "[" + "#" * done + "-" * (width - done) + "]"
+
+
+class ExternalSinks:
+    """Optional TensorBoard and Weights & Biases sinks for the step metrics (off by default).
+
+    names: any of "tensorboard" (events under RUN_DIR/tensorboard, needs the `tensorboard` package)
+    and "wandb" (needs `wandb`; set WANDB_MODE=offline to log without an account or network).
+    A sink that cannot be imported is a one-line error at start, never a crash mid-run."""
+
+    def __init__(self, names: tuple[str, ...], run_dir: Path, config: dict, run_name: str):
+        from reasonrl.config import ConfigError
+
+        self.tb = self.wandb = None
+        for name in names:
+            if name == "tensorboard":
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                except ImportError:
+                    raise ConfigError("config key 'train.log_to': tensorboard needs the `tensorboard` package "
+                                      "(pip install 'reasonrl[tensorboard]')") from None
+                self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+            elif name == "wandb":
+                try:
+                    import wandb
+                except ImportError:
+                    raise ConfigError("config key 'train.log_to': wandb needs the `wandb` package "
+                                      "(pip install 'reasonrl[wandb]')") from None
+                self.wandb = wandb.init(project="reasonrl", name=run_name, dir=str(run_dir), config=config,
+                                        resume="allow", id=_wandb_id(run_dir))
+            else:
+                raise ConfigError(f"config key 'train.log_to': unknown sink '{name}' (choose from tensorboard, wandb)")
+
+    def write(self, step: int, metrics: dict) -> None:
+        scalars = {k: float(v) for k, v in metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        if self.tb is not None:
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _wandb_id(run_dir: Path) -> str:
+    """A stable W&B run id per run directory, so a resumed run continues the same W&B run."""
+    import hashlib
+    return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from reasonrl.cost import device_label, ledger_from_metrics, step_cost, write_ledger
 from reasonrl.eval.heldout import evaluate_heldout
-from reasonrl.logging import JsonlLog
+from reasonrl.config import to_dict
+from reasonrl.logging import ExternalSinks, JsonlLog
 from reasonrl.report.samples import probe
 from reasonrl.telemetry import hacking_alarms, step_telemetry
 
@@ -24,6 +25,7 @@ class RunRecord:
         self.rollouts = JsonlLog(self.out / "rollouts.jsonl", resume_step=resume)
         self.probes = JsonlLog(self.out / "samples.jsonl", resume_step=resume)
         self.history = self.metrics.rows()
+        self.sinks = ExternalSinks(cfg.train.log_to, self.out, to_dict(cfg), self.out.name) if cfg.train.log_to else None
 
     def evaluate(self, step: int) -> dict:
         """Held-out accuracy (greedy and one sample), pass@k with eval.k > 1, and the probe prompts."""
@@ -57,6 +59,8 @@ class RunRecord:
     def write(self, step: int, m: dict, sampled=None) -> None:
         self.metrics.write({"step": step, **m})
         self.history.append({"step": step, **m})
+        if self.sinks is not None:
+            self.sinks.write(step, m)
         if sampled is not None:
             self._log_rollouts(step, sampled)
             for w in hacking_alarms(self.history):
@@ -75,6 +79,8 @@ class RunRecord:
 
     def finish(self, model) -> None:
         """Cost ledger and the HTML report (never fatal: the run's results are already on disk)."""
+        if self.sinks is not None:
+            self.sinks.close()
         try:
             write_ledger(self.out, ledger_from_metrics(self.metrics.rows(), n_params=self.n_params,
                                                        device=device_label(model)))
