@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from reasonrl.rollout.fast import FastBackend
 from reasonrl.rollout.hf import HFBackend
 from reasonrl.types import Generations
 
@@ -19,7 +20,7 @@ class RolloutBackend(Protocol):
     def sync_weights(self, model) -> None: ...
 
 
-BACKENDS = {"hf": HFBackend}
+BACKENDS = {"hf": HFBackend, "fast": FastBackend}
 
 
 def make_backend(name: str, model, tokenizer):
