@@ -67,8 +67,9 @@ def cmd_train(args) -> int:
     config, overrides = _split_args(args.items)
     cfg = load_config(config, overrides)
     result = train(cfg)
-    print()
-    print(before_after_table(result))
+    if not result.get("rank"):            # under torchrun only rank 0 prints the table
+        print()
+        print(before_after_table(result))
     return result["exit_code"]
 
 

@@ -86,6 +86,8 @@ class AlgoConfig:
     overlong_buffer: int | None = None  # DAPO soft overlong punishment over the last N tokens (0 = off)
     overlong_penalty: float | None = None  # penalty at the budget (reward - penalty * overrun / buffer)
     ref_reset_every: int | None = None  # copy the policy into the reference every N steps (0 = never)
+    tis: str | None = None            # truncated importance sampling vs the sampler's logprobs: none | token | sequence
+    tis_cap: float | None = None      # upper cap on the TIS weight pi_old / pi_sampler
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from reasonrl.train import rl
 from reasonrl.train.guards import EXIT_NONFINITE, EXIT_STOPPED
 
 SMALL = ["train.prompts_per_step=4", "rollout.num_generations=4", "eval.size=8", "eval.every=0",
-         "eval.sampled=false", "rollout.max_new_tokens=30", "train.log_rollouts=1", "train.keep_checkpoints=3"]
+         "eval.sampled=false", "rollout.max_new_tokens=30", "train.log_rollouts=1", "train.keep_checkpoints=3",
+         "train.threads=1"]   # the same thread count in-process and in subprocesses: bitwise comparisons
 QUIET = dict(log=lambda *_: None)
 
 

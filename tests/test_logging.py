@@ -36,6 +36,8 @@ def test_tensorboard_sink(tmp_path):
 
 def test_wandb_sink_offline(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
+    import sys
+    monkeypatch.setattr(sys, "exit", sys.exit)      # wandb hooks sys.exit; restore it after the test
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     sinks = ExternalSinks(("wandb",), tmp_path, {"seed": 0}, "t")

@@ -1,8 +1,9 @@
 """Loss aggregation: per-token losses (N, T) -> one scalar, with the normalizer of the whole
 optimizer step so that micro-batches add up exactly to the full-batch loss.
 
-`StepTotals` holds the step-wide counts (over every micro-batch, and later every rank); each
-micro-batch's `aggregate(...)` returns its share, and the shares sum to the step's loss.
+`StepTotals` holds the step-wide counts (over every micro-batch and, under torchrun, every rank:
+reasonrl.train.update.step_totals sums them with reasonrl.dist); each micro-batch's `aggregate(...)`
+returns its share, and the shares sum to the step's loss (over all ranks).
 
 Modes (sequences i, tokens t, mask m, L_i = sum_t m_it):
   token_mean          sum_it l*m / sum_it m                  (DAPO; every token weighs the same)
@@ -19,8 +20,8 @@ import torch
 
 @dataclass(frozen=True)
 class StepTotals:
-    tokens: int       # masked tokens in the optimizer step
-    sequences: int    # sequences in the optimizer step
+    tokens: int       # masked tokens in the optimizer step, summed over all ranks
+    sequences: int    # sequences in the optimizer step, summed over all ranks
     max_len: int      # the generation budget (max_new_tokens), for the constant normalizer
 
 

@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 
 _COMMON = dict(dual_clip=3.0, std_floor=1e-4, epochs=1, mini_batches=1, mask_truncated=False,
                skip_zero_variance=True, dynamic_sampling=False, max_resample=0, overlong_buffer=0,
-               overlong_penalty=1.0, ref_reset_every=0)
+               overlong_penalty=1.0, ref_reset_every=0, tis="none", tis_cap=2.0)
 
 PRESETS: dict[str, dict] = {
     "grpo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
@@ -65,6 +65,10 @@ def resolve_algo(algo):
         algo = replace(algo, kl="none")
     if algo.overlong_buffer < 0 or algo.max_resample < 0 or algo.ref_reset_every < 0:
         raise ConfigError("config keys 'algo.overlong_buffer', 'algo.max_resample', 'algo.ref_reset_every' must be >= 0")
+    if algo.tis not in ("none", "token", "sequence"):
+        raise ConfigError(f"config key 'algo.tis': unknown choice '{algo.tis}' (choose from none, token, sequence)")
+    if algo.tis_cap <= 0:
+        raise ConfigError("config key 'algo.tis_cap' must be > 0")
     if algo.epochs < 1 or algo.mini_batches < 1:
         raise ConfigError("config keys 'algo.epochs' and 'algo.mini_batches' must be >= 1")
     return algo
@@ -83,4 +87,5 @@ def describe(algo) -> str:
     """One line naming the resolved choice on each axis (printed at start of a run)."""
     return (f"preset={algo.preset} advantage={algo.advantage} surrogate={algo.surrogate} "
             f"aggregation={algo.aggregation} kl={algo.kl} beta={algo.beta} "
-            f"clip=[{algo.clip_low},{algo.clip_high}] epochs={algo.epochs} mini_batches={algo.mini_batches}")
+            f"clip=[{algo.clip_low},{algo.clip_high}] epochs={algo.epochs} mini_batches={algo.mini_batches}"
+            + (f" tis={algo.tis}(cap {algo.tis_cap})" if algo.tis not in (None, "none") else ""))

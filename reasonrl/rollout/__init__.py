@@ -10,6 +10,7 @@ from typing import Protocol
 
 from reasonrl.rollout.fast import FastBackend
 from reasonrl.rollout.hf import HFBackend
+from reasonrl.rollout.server import ServerBackend
 from reasonrl.types import Generations
 
 
@@ -20,7 +21,7 @@ class RolloutBackend(Protocol):
     def sync_weights(self, model) -> None: ...
 
 
-BACKENDS = {"hf": HFBackend, "fast": FastBackend}
+BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend}
 
 
 def make_backend(name: str, model, tokenizer):

@@ -1,4 +1,5 @@
-"""The FastAPI application: `/v1/chat/completions` (plain and SSE streaming), `/v1/models`,
+"""The FastAPI application: `/v1/chat/completions` (plain and SSE streaming), `/v1/completions`
+(with per-token logprobs, for rollout clients), `/v1/models`,
 `/v1/reload_weights`, `/health`, and the chat page at `/`.
 
 Every completion goes through one `Engine` (the generation queue), so concurrent requests are
@@ -182,6 +183,13 @@ def create_app(engine: Engine, builder: PromptBuilder, limits: ServerLimits = Se
             gen = stream(job, events, p, limits.model_name)
             return StreamingResponse(gen, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         return await complete(job, events, p, limits.model_name)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        """Text completions with per-token logprobs (reasonrl.serve.completions), for rollout clients."""
+        from reasonrl.serve.completions import run_completion
+        authorize(request.headers, limits)
+        return await run_completion(await read_body(request, limits), builder, engine, limits)
 
     @app.post("/v1/reload_weights")
     async def reload_weights(request: Request):

@@ -38,11 +38,13 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Event:
-    kind: str                         # "text" | "finish" | "error"
+    kind: str                         # "text" | "token" | "finish" | "error"
     index: int = 0                    # choice index within the request
     text: str = ""                    # "text": new completion text; "error": the message
     reason: str = ""                  # "finish": stop | length | cancelled
     tokens: int = 0                   # "finish": tokens sampled for this choice (EOS included)
+    token: int = -1                   # "token": the sampled id (jobs with want_tokens, before its text)
+    logprob: float = 0.0              # "token": log softmax(logits / temperature)[token], unfiltered
 
 
 class QueueFull(RuntimeError):
@@ -56,6 +58,7 @@ class Job:
         self.prompt_ids, self.n, self.params, self.sink = list(prompt_ids), n, params, sink
         self.cancelled = False
         self.weight_version: int | None = None     # set when its batch starts
+        self.want_tokens = False                   # also emit a "token" event per sampled token (/v1/completions)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -86,12 +89,14 @@ class _Row:
         self.job.emit(Event("finish", self.index, reason=reason, tokens=self.tokens))
         self.done = True
 
-    def take(self, token: int, eos: set[int]) -> None:
+    def take(self, token: int, eos: set[int], logprob: float = 0.0) -> None:
         """Account one sampled token: emit its text, or finish on EOS / stop string / budget."""
         self.tokens += 1
         if self.job.cancelled:
             self.done = True
             return
+        if self.job.want_tokens:
+            self.job.emit(Event("token", self.index, token=token, logprob=logprob))
         if token in eos:
             return self.finish("stop")
         out, stopped = self.stopper.feed(self.decoder.push(token))
@@ -142,10 +147,12 @@ class Engine:
         with self._cv:
             return sum(j.n for j in self._pending if isinstance(j, Job))
 
-    def submit(self, prompt_ids: list[int], n: int, params: SamplingParams, sink: Callable[[Event], None]) -> Job:
+    def submit(self, prompt_ids: list[int], n: int, params: SamplingParams, sink: Callable[[Event], None],
+               want_tokens: bool = False) -> Job:
         if n > self.max_batch:
             raise QueueFull(f"n={n} exceeds the server's batch size {self.max_batch}")
         job = Job(prompt_ids, n, params, sink)
+        job.want_tokens = want_tokens
         with self._cv:
             waiting = sum(j.n for j in self._pending if isinstance(j, Job))
             if self._closed or waiting + n > self.max_queue:
@@ -237,9 +244,13 @@ class Engine:
         for _step in range(max(x.max_tokens for x in p)):
             u = torch.stack([torch.rand((), generator=r.gen) for r in rows]).to(device)
             nxt = sample_next(logits, temp, top_p, top_k, u)
-            for r, tok in zip(rows, nxt.tolist()):
+            lps = [0.0] * len(rows)
+            if any(r.job.want_tokens for r in rows):   # what a trainer computes: no top-p/top-k filter
+                t = torch.where(temp > 0, temp, torch.ones_like(temp))[:, None]
+                lps = (logits.float() / t).log_softmax(-1).gather(1, nxt[:, None]).squeeze(1).tolist()
+            for r, tok, lp in zip(rows, nxt.tolist(), lps):
                 if not r.done:
-                    r.take(tok, self.eos)
+                    r.take(tok, self.eos, lp)
             if all(r.done for r in rows):
                 return
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)

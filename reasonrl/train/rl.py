@@ -14,6 +14,9 @@ CPU:   reasonrl train                                   # the embedded tiny defa
        reasonrl train configs/tiny.yaml algo.preset=dr_grpo out=runs/dr
 GPUs:  reasonrl train my.yaml model.path=/models/Qwen2.5-7B model.dtype=bfloat16 model.attn_implementation=sdpa
 Re-running the same command on the same `out` resumes from its newest checkpoint.
+Data parallel (reasonrl.dist): torchrun --nproc_per_node=2 --no-python reasonrl train train.threads=1
+(gloo on CPU, nccl on GPUs; B = train.prompts_per_step is the global batch and must divide by the
+number of processes; only rank 0 writes; resuming with another number of processes is allowed).
 """
 from __future__ import annotations
 
@@ -26,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint
+from reasonrl import checkpoint, dist
 from reasonrl.algo.presets import describe, warnings
-from reasonrl.config import Config, dump_yaml
+from reasonrl.config import Config, ConfigError, dump_yaml
 from reasonrl.logging import progress_line
 from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path
 from reasonrl.rollout import make_backend
@@ -80,25 +83,25 @@ def _task_and_template(cfg: Config, log):
 def setup(cfg: Config, log):
     """Load policy (from the newest checkpoint when resuming), reference, optimizer, task, rewards."""
     out = Path(cfg.out)
-    existed = check_or_write_config(cfg, out)
-    found = checkpoint.latest(out, log) if existed else None
+    existed, found = None, None
+    if dist.is_main():                 # rank 0 owns the run directory; the others follow its choice
+        existed = check_or_write_config(cfg, out)
+        found = checkpoint.latest(out, log) if existed else None
+    existed, found = dist.broadcast_object((existed, found))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    m = cfg.model
-    model, tok = load_model(found[1] if found else m.path, m.dtype, m.device, m.attn_implementation)
+    m, device = cfg.model, dist.rank_device(cfg.model.device)
+    model, tok = load_model(found[1] if found else m.path, m.dtype, device, m.attn_implementation)
     ref = None
     if cfg.algo.beta > 0:   # the reference is always the starting model, also after a resume
-        ref = load_model(m.path, m.dtype, m.device, m.attn_implementation)[0] if found else copy.deepcopy(model)
+        ref = load_model(m.path, m.dtype, device, m.attn_implementation)[0] if found else copy.deepcopy(model)
         ref.requires_grad_(False).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                            betas=(cfg.train.adam_beta1, cfg.train.adam_beta2))
+                            betas=(cfg.train.adam_beta1, cfg.train.adam_beta2), fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps))
     start = 0
     if found:
-        state = checkpoint.load_state(found[1])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
+        state = checkpoint.restore(found[1], opt, sched)
         start = state["step"]
         if ref is not None and "reference" in state:
             ref.load_state_dict(state["reference"])
@@ -111,8 +114,18 @@ def setup(cfg: Config, log):
 def train(cfg: Config, log=print) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
     out, t_begin = Path(cfg.out), time.time()
+    started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
+    world, rank = dist.world_size(), dist.rank()
+    if cfg.train.prompts_per_step % world:
+        raise ConfigError(f"config key 'train.prompts_per_step': {cfg.train.prompts_per_step} prompts cannot be "
+                          f"split evenly over {world} processes")
+    log = log if rank == 0 else (lambda *a, **k: None)  # noqa: E731   only rank 0 speaks
     task, render = _task_and_template(cfg, log)          # bad data fails before the run directory exists
     model, tok, ref, opt, sched, start = setup(cfg, log)
+    # each rank trains on its B / world prompts (whole groups); collect() sees the local share
+    local_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, prompts_per_step=cfg.train.prompts_per_step // world)) if world > 1 else cfg
+    task = dist.ShardedTask(task, rank, world) if world > 1 else task
     log(dump_yaml(cfg).rstrip())
     log(f"model: {cfg.model.path} ({n_params(model):,} params) | algo: {describe(cfg.algo)}")
     for w in warnings(cfg.algo):
@@ -122,27 +135,32 @@ def train(cfg: Config, log=print) -> dict:
     reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
     backend = make_backend(cfg.rollout.backend, model, tok)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
-    record = RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log)
+    record = (RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log) if rank == 0
+              else _QuietRecord(cfg, task, render, n_params(model)))
     before = record.first_eval(start)
     _preflight_memory(cfg, model, tok, heldout, render, log)
-    guard = NonFiniteGuard(out, cfg.train.max_nonfinite_steps)
+    guard = NonFiniteGuard(out if rank == 0 else out / f"rank-{rank}", cfg.train.max_nonfinite_steps)
     inject_nan = {int(x) for x in os.environ.get("REASONRL_INJECT_NAN_STEPS", "").split(",") if x}
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), start, 0
     with GracefulStop(log) as stopper:
         for step in range(start + 1, cfg.train.steps + 1):
             t0 = time.time()
-            torch.manual_seed(cfg.seed * 1_000_003 + step)   # each step's sampling depends on (seed, step) only
-            batch, sampled, m = collect(step, cfg, task, backend, reward_fn, render)
+            # each step's sampling depends on (seed, step, rank) only
+            torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * rank)
+            batch, sampled, m = collect(step, local_cfg, task, backend, reward_fn, render)
+            if world > 1 and cfg.algo.advantage == "batch_zscore":   # the one estimator that spans groups
+                batch.advantages = dist.batch_advantages(batch.rewards, batch.group_size, cfg.algo.std_floor)
             t1 = time.time()
             m.update(batch_metrics(sampled, task))
             m.update(record.step_extras(sampled, batch))
+            m = dist.reduce_metrics(m)
             if step in inject_nan:                            # fault injection (bench/faults.py, tests)
                 batch.advantages = torch.full_like(batch.advantages, float("nan"))
             m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
                                    max_new_tokens=cfg.rollout.max_new_tokens,
                                    micro_batch_size=cfg.train.micro_batch_size,
                                    max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
-            if guard.check(step, batch, m):
+            if dist.any_rank(guard.check(step, batch, m)):
                 m["guard/nonfinite_steps"] = guard.total
                 log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
                     f"({guard.consecutive} in a row; prompts saved in {out / 'nonfinite'})")
@@ -153,21 +171,23 @@ def train(cfg: Config, log=print) -> dict:
             m.update({"time/update_s": time.time() - t1, "lr": sched.get_last_lr()[0]})
             last = step == cfg.train.steps
             out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
-            stopping = bool(stopper.requested) or out_of_time or guard.exhausted
-            if last or (cfg.eval.every and step % cfg.eval.every == 0):   # a stop never changes the record
+            exhausted = dist.any_rank(guard.exhausted)
+            stopping = dist.any_rank(bool(stopper.requested) or out_of_time or exhausted)
+            # a stop never changes the record; only rank 0 evaluates
+            if rank == 0 and (last or (cfg.eval.every and step % cfg.eval.every == 0)):
                 t2 = time.time()
                 m.update(record.evaluate(step))
                 m["time/eval_s"] = time.time() - t2
             m["time/step_s"] = time.time() - t0
             record.write(step, m, sampled)
             log(progress_line(step, cfg.train.steps, m))
-            if guard.exhausted:
+            if exhausted:
                 log(f"error: {guard.consecutive} consecutive non-finite steps: stopping; the last good "
                     f"checkpoint is intact")
                 exit_code = EXIT_NONFINITE
                 break
             timed = cfg.train.checkpoint_minutes and time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes
-            if last or stopping or timed or step % cfg.train.checkpoint_every == 0:
+            if rank == 0 and (last or stopping or timed or step % cfg.train.checkpoint_every == 0):
                 _save(out, step, model, tok, opt, sched, ref, cfg, m)
                 t_ckpt = time.time()
             if stopping and not last:
@@ -179,13 +199,37 @@ def train(cfg: Config, log=print) -> dict:
     evals = [r for r in record.history if "acc/heldout" in r]
     after = {k: v for k, v in (evals[-1] if evals else {}).items()
              if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
-    if step == cfg.train.steps and exit_code == 0:
+    if step == cfg.train.steps and exit_code == 0 and rank == 0:
         checkpoint.export(model, tok, out / "final")
     result = {"out": str(out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
               "after": after, "exit_code": exit_code}
-    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    if rank == 0:
+        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     record.finish(model)
+    if rank:
+        result["rank"] = rank
+    if started_dist:
+        dist.close()
     return result
+
+
+class _QuietRecord(RunRecord):
+    """The run record of ranks other than 0: per-step extras for the metric reduction, no files."""
+
+    def __init__(self, cfg, task, render, n_params: int):
+        self.cfg, self.task, self.render, self.n_params, self.history = cfg, task, render, n_params, []
+
+    def first_eval(self, start: int) -> dict:
+        return {}
+
+    def evaluate(self, step: int) -> dict:
+        return {}
+
+    def write(self, step: int, m: dict, sampled=None) -> None:
+        pass
+
+    def finish(self, model) -> None:
+        pass
 
 
 def _save(out, step, model, tok, opt, sched, ref, cfg, m) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from reasonrl.config import RESUMABLE_CHANGES, ConfigError, dump_yaml, flat_items
+from dataclasses import replace
+
+from reasonrl.config import RESUMABLE_CHANGES, AlgoConfig, ConfigError, dump_yaml, flat_items, resolve
 
 
 def check_or_write_config(cfg, out: Path) -> bool:
@@ -20,6 +22,12 @@ def check_or_write_config(cfg, out: Path) -> bool:
         return False
     old = _flatten(yaml.safe_load(saved.read_text()) or {})
     new = flat_items(cfg)
+    base = type(cfg)()
+    if hasattr(cfg, "algo"):             # presets fill the algorithm keys
+        base = resolve(replace(base, algo=AlgoConfig(preset=cfg.algo.preset)))
+    defaults = flat_items(base)
+    # keys added to the package after the run started: absent from the saved config, at their default
+    old.update({k: v for k, v in new.items() if k not in old and _norm(v) == _norm(defaults.get(k))})
     diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
              if k not in RESUMABLE_CHANGES and _norm(old.get(k)) != _norm(new.get(k))]
     if diffs:

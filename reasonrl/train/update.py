@@ -2,6 +2,9 @@
 
 Micro-batching never changes the math: every micro-batch's loss share is normalized by the totals
 of its whole optimizer step (algo.aggregation.StepTotals), so 1x8 and 8x1 give the same gradient.
+Data parallel (reasonrl.dist) never changes it either: the totals are summed over ranks before the
+loss is built and the gradients are summed over ranks before clipping, so 2 ranks with half the
+groups each take the same optimizer step as one process with all of them.
 """
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ import math
 
 import torch
 
+from reasonrl import dist
 from reasonrl.algo.aggregation import StepTotals
 from reasonrl.algo.logprobs import sequence_logprobs
 from reasonrl.algo.loss import policy_loss
+from reasonrl.algo.tis import tis_weights
 
 
 def build_inputs(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """-> input_ids (N, P+T), attention_mask (N, P+T), loss mask (N, T), P; T trimmed to the
     longest completion."""
     g = batch.gen
-    t = max(int(g.completion_mask.sum(dim=1).max().item()), 1)
+    t = max(int(g.completion_mask.sum(dim=1).max().item()), 1) if g.completion_mask.numel() else 1
     ids = torch.cat([g.prompt_ids, g.completion_ids[:, :t]], dim=1)
     attn = torch.cat([g.prompt_mask, g.completion_mask[:, :t]], dim=1)
     return ids, attn, g.completion_mask[:, :t], g.prompt_ids.shape[1]
@@ -48,40 +53,49 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
     """Run algo.epochs x algo.mini_batches optimizer steps on one rollout batch; return stats."""
     device = next(model.parameters()).device
     rows = kept_rows(batch, algo)
-    stats = {"update/sequences": int(rows.numel()), "update/optimizer_steps": 0, "update/skipped_nonfinite": 0}
-    if rows.numel() == 0:
+    n_all = int(dist.all_reduce([float(rows.numel())])[0])       # every rank decides alike
+    stats = {"update/sequences": n_all, "update/optimizer_steps": 0, "update/skipped_nonfinite": 0}
+    if n_all == 0:
         return stats
     ids, attn, mask, p = (x.to(device) if torch.is_tensor(x) else x for x in build_inputs(batch))
     ids, attn, mask = ids[rows], attn[rows], mask[rows].clone()
     adv = batch.advantages.to(device)[rows]
     if algo.mask_truncated:
         mask[batch.gen.truncated.to(device)[rows]] = 0
+    tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
+    samp = (batch.gen.sampler_logp.to(device)[rows][:, :mask.shape[1]]
+            if batch.gen.sampler_logp is not None else None)
     multi = algo.epochs * algo.mini_batches > 1
     old_logp = _forward_logp(model, ids, attn, p, temperature, micro_batch_size) if multi else None
     ref_logp = (_forward_logp(ref_model, ids, attn, p, temperature, micro_batch_size)
                 if algo.beta > 0 else None)
     gen = torch.Generator().manual_seed(step_seed)
     sums = {"loss": 0.0, "kl_sum": 0.0, "tokens": 0.0, "ent_sum": 0.0, "clip/low": 0.0, "clip/high": 0.0,
-            "ratio/max": 1.0, "ratio/min": 1.0}
+            "ratio/max": 1.0, "ratio/min": 1.0, "tis_sum": 0.0, "tis_capped": 0.0, "mismatch": 0.0}
     norms = []
     model.train()
     for _epoch in range(algo.epochs):
         order = torch.randperm(rows.numel(), generator=gen) if multi else torch.arange(rows.numel())
-        for mb in order.chunk(algo.mini_batches):
-            # sequences with no token left (masked truncations) leave numerator and denominator alike
-            totals = StepTotals(tokens=int(mask[mb].sum().item()), sequences=int((mask[mb].sum(1) > 0).sum()),
-                                max_len=max_new_tokens)
+        for mb in _mini_batches(order, algo.mini_batches):
+            totals = step_totals(mask[mb], max_new_tokens)
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, mb.numel(), micro_batch_size):
                 idx = mb[i:i + micro_batch_size].to(device)
                 logp, ent = sequence_logprobs(model, ids[idx], attn[idx], p, temperature, with_entropy=True)
                 old = old_logp[idx] if old_logp is not None else logp.detach()
                 ref = ref_logp[idx] if ref_logp is not None else None
+                w = tis_weights(old, samp[idx], mask[idx], level=tis, cap=algo.tis_cap) if samp is not None else None
                 loss, st = policy_loss(logp, old, ref, adv[idx], mask[idx], surrogate=algo.surrogate,
                                        aggregation=algo.aggregation, totals=totals, kl=algo.kl, beta=algo.beta,
-                                       clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip)
+                                       clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip,
+                                       is_weights=w)
                 loss.backward()
                 m = mask[idx].float()
+                if samp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
+                    sums["mismatch"] += ((old - samp[idx]).abs() * m).sum().item()
+                if w is not None:
+                    sums["tis_sum"] += (w * m).sum().item()
+                    sums["tis_capped"] += ((w >= algo.tis_cap) * m).sum().item()
                 sums["loss"] += loss.item()
                 sums["kl_sum"] += st["kl_sum"]
                 sums["tokens"] += st["tokens"]
@@ -90,6 +104,7 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
                     sums[k] += st.get(k, 0.0) * st["tokens"]
                 sums["ratio/max"] = max(sums["ratio/max"], st.get("ratio/max", 1.0))
                 sums["ratio/min"] = min(sums["ratio/min"], st.get("ratio/min", 1.0))
+            dist.all_reduce_grads(model.parameters())
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm).item()
             if not math.isfinite(norm):
                 optimizer.zero_grad(set_to_none=True)
@@ -98,10 +113,40 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
             norms.append(norm)
             optimizer.step()
             stats["update/optimizer_steps"] += 1
+    sums = _reduce_sums(sums)
     tok = max(sums["tokens"], 1.0)
     n_passes = algo.epochs * algo.mini_batches
     stats.update({"loss/policy": sums["loss"] / n_passes, "kl": sums["kl_sum"] / tok if algo.beta > 0 else None,
                   "entropy": sums["ent_sum"] / tok, "clip/low": sums["clip/low"] / tok,
                   "clip/high": sums["clip/high"] / tok, "ratio/max": sums["ratio/max"],
                   "ratio/min": sums["ratio/min"], "grad_norm": sum(norms) / len(norms) if norms else None})
+    if samp is not None:
+        stats["rollout/logp_abs_diff"] = sums["mismatch"] / tok
+    if samp is not None and tis != "none":
+        stats.update({"tis/weight_mean": sums["tis_sum"] / tok, "tis/capped": sums["tis_capped"] / tok})
     return stats
+
+
+def step_totals(mask: torch.Tensor, max_new_tokens: int) -> StepTotals:
+    """The optimizer step's normalizer from its loss mask (n, T), summed over every rank. Sequences
+    with no token left (masked truncations) leave numerator and denominator alike."""
+    tokens, seqs = dist.all_reduce([float(mask.sum().item()), float((mask.sum(1) > 0).sum().item())])
+    return StepTotals(tokens=int(tokens), sequences=int(seqs), max_len=max_new_tokens)
+
+
+def _mini_batches(order: torch.Tensor, k: int) -> list[torch.Tensor]:
+    """order.chunk(k); under data parallel padded with empty chunks to exactly k, so every rank
+    joins the same number of gradient reductions even with fewer rows than mini-batches."""
+    parts = list(order.chunk(k)) if order.numel() else []
+    if dist.world_size() > 1:
+        parts += [order[:0]] * (k - len(parts))
+    return parts
+
+
+def _reduce_sums(sums: dict) -> dict:
+    """Token sums and clip counts summed over ranks, ratio extremes maxed/minned (no-op in one process)."""
+    keys = [k for k in sums if not k.startswith("ratio/")]
+    out = dict(zip(keys, dist.all_reduce([sums[k] for k in keys], "sum")))
+    out["ratio/max"] = dist.all_reduce([sums["ratio/max"]], "max")[0]
+    out["ratio/min"] = dist.all_reduce([sums["ratio/min"]], "min")[0]
+    return out

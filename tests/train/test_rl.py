@@ -81,3 +81,14 @@ def test_smoke_presets_twenty_steps(tmp_path, preset):
         for k in ("reward/mean", "len/mean", "loss/policy", "grad_norm", "entropy", "kl"):
             if r.get(k) is not None:
                 assert torch.isfinite(torch.tensor(float(r[k]))), (preset, k, r[k])
+
+
+def test_run_directory_from_an_older_version_resumes(tmp_path):
+    """A key added to the package later (absent from the saved config, at its default) is no difference."""
+    import yaml
+    rl.train(_cfg(tmp_path, "train.steps=1", "eval.every=0"), log=lambda *_: None)
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del saved["algo"]["tis"], saved["train"]["log_to"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    rl.train(_cfg(tmp_path, "train.steps=2", "eval.every=0"), log=lambda *_: None)
+    assert [r["step"] for r in _rows(tmp_path / "metrics.jsonl")] == [0, 1, 2]
