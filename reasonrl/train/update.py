@@ -40,12 +40,20 @@ def kept_rows(batch, algo) -> torch.Tensor:
     return keep.nonzero().flatten()
 
 
+def _width(attn: torch.Tensor, p: int) -> int:
+    """Longest completion of a micro-batch: attn (n, P+T) -> the T its forward needs (>= 1)."""
+    return max(int(attn[:, p:].sum(1).max().item()), 1) if attn.shape[0] else 1
+
+
 @torch.no_grad()
 def _forward_logp(model, ids, attn, p, temperature, micro):
-    out = []
+    """(n, P+T) -> logprobs (n, T); each micro-batch runs only up to its own longest completion (0 after)."""
+    out = torch.zeros(ids.shape[0], ids.shape[1] - p, device=ids.device)
     for i in range(0, ids.shape[0], micro):
-        out.append(sequence_logprobs(model, ids[i:i + micro], attn[i:i + micro], p, temperature)[0])
-    return torch.cat(out) if out else torch.zeros(0)
+        t = _width(attn[i:i + micro], p)
+        out[i:i + micro, :t] = sequence_logprobs(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p,
+                                                 temperature)[0]
+    return out
 
 
 def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: float, max_new_tokens: int,
@@ -58,6 +66,9 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
     if n_all == 0:
         return stats
     ids, attn, mask, p = (x.to(device) if torch.is_tensor(x) else x for x in build_inputs(batch))
+    multi = algo.epochs * algo.mini_batches > 1
+    if not multi:     # longest first: micro-batches of similar lengths, each cut to its own longest (no padding work)
+        rows = rows[torch.argsort(attn[rows, p:].sum(1).cpu(), descending=True, stable=True)]
     ids, attn, mask = ids[rows], attn[rows], mask[rows].clone()
     adv = batch.advantages.to(device)[rows]
     if algo.mask_truncated:
@@ -65,7 +76,6 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
     tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
     samp = (batch.gen.sampler_logp.to(device)[rows][:, :mask.shape[1]]
             if batch.gen.sampler_logp is not None else None)
-    multi = algo.epochs * algo.mini_batches > 1
     old_logp = _forward_logp(model, ids, attn, p, temperature, micro_batch_size) if multi else None
     ref_logp = (_forward_logp(ref_model, ids, attn, p, temperature, micro_batch_size)
                 if algo.beta > 0 else None)
@@ -81,18 +91,21 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, mb.numel(), micro_batch_size):
                 idx = mb[i:i + micro_batch_size].to(device)
-                logp, ent = sequence_logprobs(model, ids[idx], attn[idx], p, temperature, with_entropy=True)
-                old = old_logp[idx] if old_logp is not None else logp.detach()
-                ref = ref_logp[idx] if ref_logp is not None else None
-                w = tis_weights(old, samp[idx], mask[idx], level=tis, cap=algo.tis_cap) if samp is not None else None
-                loss, st = policy_loss(logp, old, ref, adv[idx], mask[idx], surrogate=algo.surrogate,
+                t = _width(attn[idx], p)
+                logp, ent = sequence_logprobs(model, ids[idx, :p + t], attn[idx, :p + t], p, temperature,
+                                              with_entropy=True)
+                old = old_logp[idx, :t] if old_logp is not None else logp.detach()
+                ref = ref_logp[idx, :t] if ref_logp is not None else None
+                mk, sp = mask[idx, :t], (samp[idx, :t] if samp is not None else None)
+                w = tis_weights(old, sp, mk, level=tis, cap=algo.tis_cap) if sp is not None else None
+                loss, st = policy_loss(logp, old, ref, adv[idx], mk, surrogate=algo.surrogate,
                                        aggregation=algo.aggregation, totals=totals, kl=algo.kl, beta=algo.beta,
                                        clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip,
                                        is_weights=w)
                 loss.backward()
-                m = mask[idx].float()
-                if samp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
-                    sums["mismatch"] += ((old - samp[idx]).abs() * m).sum().item()
+                m = mk.float()
+                if sp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
+                    sums["mismatch"] += ((old - sp).abs() * m).sum().item()
                 if w is not None:
                     sums["tis_sum"] += (w * m).sum().item()
                     sums["tis_capped"] += ((w >= algo.tis_cap) * m).sum().item()
