@@ -111,11 +111,33 @@ def setup(cfg: Config, log):
     return model, tok, ref, opt, sched, start
 
 
-def train(cfg: Config, log=print) -> dict:
-    """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
-    out, t_begin = Path(cfg.out), time.time()
-    started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
-    world, rank = dist.world_size(), dist.rank()
+@dataclasses.dataclass
+class Run:
+    """Everything one training process holds; built once by `build`, read by the loop."""
+    cfg: Config
+    local_cfg: Config      # the per-rank view: prompts_per_step = B / world
+    out: Path
+    rank: int
+    world: int
+    log: object
+    task: object
+    render: Renderer
+    model: object
+    tok: object
+    ref: object
+    opt: object
+    sched: object
+    start: int
+    backend: object
+    reward_fn: RewardFn
+    record: RunRecord
+    guard: NonFiniteGuard
+    inject_nan: set
+
+
+def build(cfg: Config, log) -> Run:
+    """Task, model, reference, optimizer, rollout backend, rewards and run record (resuming if asked)."""
+    out, world, rank = Path(cfg.out), dist.world_size(), dist.rank()
     if cfg.train.prompts_per_step % world:
         raise ConfigError(f"config key 'train.prompts_per_step': {cfg.train.prompts_per_step} prompts cannot be "
                           f"split evenly over {world} processes")
@@ -132,84 +154,103 @@ def train(cfg: Config, log=print) -> dict:
         log(f"warning: {w}")
     configure_verifiers(**dataclasses.asdict(cfg.verify))
     heldout = task.heldout()[:cfg.eval.size]
-    reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
     backend = make_backend(cfg.rollout.backend, model, tok)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
     record = (RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log) if rank == 0
               else _QuietRecord(cfg, task, render, n_params(model)))
-    before = record.first_eval(start)
     _preflight_memory(cfg, model, tok, heldout, render, log)
     guard = NonFiniteGuard(out if rank == 0 else out / f"rank-{rank}", cfg.train.max_nonfinite_steps)
     inject_nan = {int(x) for x in os.environ.get("REASONRL_INJECT_NAN_STEPS", "").split(",") if x}
-    t_start, t_ckpt, step, exit_code = time.time(), time.time(), start, 0
-    with GracefulStop(log) as stopper:
-        for step in range(start + 1, cfg.train.steps + 1):
-            t0 = time.time()
-            # each step's sampling depends on (seed, step, rank) only
-            torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * rank)
-            batch, sampled, m = collect(step, local_cfg, task, backend, reward_fn, render)
-            if world > 1 and cfg.algo.advantage == "batch_zscore":   # the one estimator that spans groups
-                batch.advantages = dist.batch_advantages(batch.rewards, batch.group_size, cfg.algo.std_floor)
-            t1 = time.time()
-            m.update(batch_metrics(sampled, task))
-            m.update(record.step_extras(sampled, batch))
-            m = dist.reduce_metrics(m)
-            if step in inject_nan:                            # fault injection (bench/faults.py, tests)
-                batch.advantages = torch.full_like(batch.advantages, float("nan"))
-            m.update(policy_update(model, ref, opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
-                                   max_new_tokens=cfg.rollout.max_new_tokens,
-                                   micro_batch_size=cfg.train.micro_batch_size,
-                                   max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
-            if dist.any_rank(guard.check(step, batch, m)):
-                m["guard/nonfinite_steps"] = guard.total
-                log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
-                    f"({guard.consecutive} in a row; prompts saved in {out / 'nonfinite'})")
-            sched.step()
-            backend.sync_weights(model)
-            if ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
-                ref.load_state_dict(model.state_dict())      # R1: the reference follows the policy
-            m.update({"time/update_s": time.time() - t1, "lr": sched.get_last_lr()[0]})
+    return Run(cfg, local_cfg, out, rank, world, log, task, render, model, tok, ref, opt, sched, start, backend,
+               RewardFn(cfg.reward.functions, cfg.reward.weights), record, guard, inject_nan)
+
+
+def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
+    """sample -> verify -> advantages -> update for one step; -> (the sampled batch, metrics)."""
+    cfg, t0 = r.cfg, time.time()
+    # each step's sampling depends on (seed, step, rank) only
+    torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * r.rank)
+    batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
+    if r.world > 1 and cfg.algo.advantage == "batch_zscore":   # the one estimator that spans groups
+        batch.advantages = dist.batch_advantages(batch.rewards, batch.group_size, cfg.algo.std_floor)
+    t1 = time.time()
+    m.update(batch_metrics(sampled, r.task))
+    m.update(r.record.step_extras(sampled, batch))
+    m = dist.reduce_metrics(m)
+    if step in r.inject_nan:                            # fault injection (bench/faults.py, tests)
+        batch.advantages = torch.full_like(batch.advantages, float("nan"))
+    m.update(policy_update(r.model, r.ref, r.opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
+                           max_new_tokens=cfg.rollout.max_new_tokens, micro_batch_size=cfg.train.micro_batch_size,
+                           max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
+    if dist.any_rank(r.guard.check(step, batch, m)):
+        m["guard/nonfinite_steps"] = r.guard.total
+        r.log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
+              f"({r.guard.consecutive} in a row; prompts saved in {r.out / 'nonfinite'})")
+    r.sched.step()
+    r.backend.sync_weights(r.model)
+    if r.ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
+        r.ref.load_state_dict(r.model.state_dict())      # R1: the reference follows the policy
+    m.update({"time/update_s": time.time() - t1, "lr": r.sched.get_last_lr()[0], "time/step_s": time.time() - t0})
+    return sampled, m
+
+
+def train(cfg: Config, log=print) -> dict:
+    """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
+    t_begin = time.time()
+    started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
+    r = build(cfg, log)
+    before = r.record.first_eval(r.start)
+    t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
+    with GracefulStop(r.log) as stopper:
+        for step in range(r.start + 1, cfg.train.steps + 1):
+            sampled, m = train_step(r, step)
             last = step == cfg.train.steps
             out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
-            exhausted = dist.any_rank(guard.exhausted)
+            exhausted = dist.any_rank(r.guard.exhausted)
             stopping = dist.any_rank(bool(stopper.requested) or out_of_time or exhausted)
             # a stop never changes the record; only rank 0 evaluates
-            if rank == 0 and (last or (cfg.eval.every and step % cfg.eval.every == 0)):
+            if r.rank == 0 and (last or (cfg.eval.every and step % cfg.eval.every == 0)):
                 t2 = time.time()
-                m.update(record.evaluate(step))
+                m.update(r.record.evaluate(step))
                 m["time/eval_s"] = time.time() - t2
-            m["time/step_s"] = time.time() - t0
-            record.write(step, m, sampled)
-            log(progress_line(step, cfg.train.steps, m))
+                m["time/step_s"] += m["time/eval_s"]
+            r.record.write(step, m, sampled)
+            r.log(progress_line(step, cfg.train.steps, m))
             if exhausted:
-                log(f"error: {guard.consecutive} consecutive non-finite steps: stopping; the last good "
-                    f"checkpoint is intact")
+                r.log(f"error: {r.guard.consecutive} consecutive non-finite steps: stopping; the last good "
+                      f"checkpoint is intact")
                 exit_code = EXIT_NONFINITE
                 break
             timed = cfg.train.checkpoint_minutes and time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes
-            if rank == 0 and (last or stopping or timed or step % cfg.train.checkpoint_every == 0):
-                _save(out, step, model, tok, opt, sched, ref, cfg, m)
+            if r.rank == 0 and (last or stopping or timed or step % cfg.train.checkpoint_every == 0):
+                _save(r.out, step, r.model, r.tok, r.opt, r.sched, r.ref, cfg, m)
                 t_ckpt = time.time()
             if stopping and not last:
                 why = f"{stopper.requested} received" if stopper.requested else \
                     f"time budget of {cfg.train.time_budget_s:.0f}s reached"
-                log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
+                r.log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
                 exit_code = EXIT_STOPPED if stopper.requested else 0
                 break
-    evals = [r for r in record.history if "acc/heldout" in r]
-    after = {k: v for k, v in (evals[-1] if evals else {}).items()
-             if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
-    if step == cfg.train.steps and exit_code == 0 and rank == 0:
-        checkpoint.export(model, tok, out / "final")
-    result = {"out": str(out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
-              "after": after, "exit_code": exit_code}
-    if rank == 0:
-        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-    record.finish(model)
-    if rank:
-        result["rank"] = rank
+    result = _finish(r, step, exit_code, before, t_begin)
     if started_dist:
         dist.close()
+    return result
+
+
+def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> dict:
+    """Export final/, write summary.json, the cost ledger and the report; -> the run's result."""
+    evals = [row for row in r.record.history if "acc/heldout" in row]
+    after = {k: v for k, v in (evals[-1] if evals else {}).items()
+             if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
+    if step == r.cfg.train.steps and exit_code == 0 and r.rank == 0:
+        checkpoint.export(r.model, r.tok, r.out / "final")
+    result = {"out": str(r.out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
+              "after": after, "exit_code": exit_code}
+    if r.rank == 0:
+        (r.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    r.record.finish(r.model)
+    if r.rank:
+        result["rank"] = r.rank
     return result
 
 
