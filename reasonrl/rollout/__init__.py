@@ -21,7 +21,14 @@ class RolloutBackend(Protocol):
     def sync_weights(self, model) -> None: ...
 
 
-BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend}
+def _vllm_backend(model, tokenizer):
+    """vLLM is an optional extra: imported only when this backend is selected."""
+    from reasonrl.rollout.vllm import VLLMBackend
+
+    return VLLMBackend(model, tokenizer)
+
+
+BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend, "vllm": _vllm_backend}
 
 
 def make_backend(name: str, model, tokenizer):
