@@ -1,5 +1,6 @@
 """Checkpoints: `checkpoints/step-N/` = an HF model folder + `trainer_state.pt` (optimizer, scheduler,
-RNG states, step) + `manifest.json` (size and sha256 of every file).
+RNG states, step) + `manifest.json` (size and sha256 of every file). With LoRA (reasonrl.lora) the model
+part is the peft adapter folder (adapter_config.json, adapter_model.safetensors); `export` merges it.
 
 Written to a temporary folder, fsynced, then renamed, so a kill mid-save never leaves a half-written
 `step-N`. Resume takes the newest checkpoint whose manifest verifies; a damaged one is reported and
@@ -76,7 +77,8 @@ def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     found = []
     for d in root.iterdir():
         m = _STEP.match(d.name)
-        if m and (d / STATE_FILE).is_file() and (d / "config.json").is_file():
+        has_model = (d / "config.json").is_file() or (d / "adapter_config.json").is_file()   # full or LoRA
+        if m and (d / STATE_FILE).is_file() and has_model:
             found.append((int(m.group(1)), d))
     return sorted(found)
 
@@ -202,8 +204,10 @@ def restore(ckpt: Path, optimizer, scheduler) -> dict:
 
 
 def export(model, tokenizer, out: Path) -> None:
-    """Write a plain HF folder (e.g. the run's `final/`), atomically."""
-    out = Path(out)
+    """Write a plain HF folder (e.g. the run's `final/`), atomically; LoRA adapters are merged in."""
+    from reasonrl.lora import merged
+
+    model, out = merged(model), Path(out)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -32,6 +32,11 @@ class ModelConfig:
     attn_implementation: str = "eager"  # eager is fastest for tiny models on CPU; sdpa/flash for GPUs
     template: str = "auto"            # auto | raw | r1zero | chat (reasonrl.templates)
     prefill_think: bool = False       # start every completion inside "<think>\n"
+    lora_r: int = 0                   # LoRA rank through peft (reasonrl.lora); 0 = full fine-tuning
+    lora_alpha: int = 16              # LoRA scale numerator (scale = lora_alpha / lora_r)
+    lora_dropout: float = 0.0         # dropout on the LoRA input
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # module names given adapters
+    autocast: str = "none"            # none | bfloat16: the policy forward in the trainer under torch.autocast
 
 
 @dataclass(frozen=True)

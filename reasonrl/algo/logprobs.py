@@ -42,18 +42,22 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
 
 
 def sequence_logprobs(model, input_ids, attention_mask, prompt_len: int, temperature: float = 1.0,
-                      with_entropy: bool = False):
+                      with_entropy: bool = False, autocast: str = "none"):
     """Forward a (left-padded prompt + completion) batch and return the completion tokens' logprobs.
 
     input_ids, attention_mask (N, P + T) with the prompt occupying the first P = prompt_len columns.
     Position ids follow the attention mask (the same as the sampler's), so logprobs match `generate`.
-    Returns logp (N, T) and, if asked, entropy (N, T).
+    Returns logp (N, T) and, if asked, entropy (N, T). autocast='bfloat16' runs the forward under
+    torch.autocast in bf16 (logprobs are still computed in float32).
     """
+    from reasonrl.lora import autocast as autocast_ctx
+
     pos = position_ids_from_mask(attention_mask)
     t = input_ids.shape[1] - prompt_len
     # the LM head runs on the last T + 1 positions only (large savings for big vocabularies)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False,
-                logits_to_keep=t + 1)
+    with autocast_ctx(autocast, input_ids.device):
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False,
+                    logits_to_keep=t + 1)
     logits = out.logits[:, -(t + 1):-1, :]                                         # (N, T, V)
     targets = input_ids[:, prompt_len:]                                            # (N, T)
     logp = token_logprobs(logits, targets, temperature)

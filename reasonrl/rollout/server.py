@@ -39,6 +39,7 @@ import torch
 from reasonrl import dist
 from reasonrl.algo.logprobs import completion_mask
 from reasonrl.errors import UserError
+from reasonrl.lora import merged
 from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
 from reasonrl.types import Generations
@@ -118,7 +119,7 @@ class ServerBackend:
         v = self.version + 1
         if dist.is_main():
             folder = self.root / f"v{v}"
-            model.save_pretrained(folder)
+            merged(model).save_pretrained(folder)     # LoRA: the server loads plain weights
             got = self._post("/v1/reload_weights", {"path": str(folder), "weight_version": v})
             if got.get("weight_version") != v:
                 raise RolloutServerError(f"rollout server {self.s.url}: reload answered version "

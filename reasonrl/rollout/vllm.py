@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import torch
 
 from reasonrl.algo.logprobs import completion_mask
+from reasonrl.lora import merged
 from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
 from reasonrl.types import Generations
@@ -143,7 +144,8 @@ class VLLMBackend:
 
     @torch.no_grad()
     def sync_weights(self, model) -> None:
-        push_weights(self.llm, [(k, v.detach()) for k, v in model.state_dict().items()])
+        # LoRA: vLLM holds the plain architecture, so push the merged weights
+        push_weights(self.llm, [(k, v.detach()) for k, v in merged(model).state_dict().items()])
 
     def sampling_params(self, *, n, temperature, top_p, top_k, max_new_tokens, greedy):
         self.requests += 1

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint, dist
+from reasonrl import checkpoint, dist, lora
 from reasonrl.algo.presets import describe, warnings
 from reasonrl.config import Config, ConfigError, dump_yaml
 from reasonrl.logging import progress_line
@@ -91,12 +91,20 @@ def setup(cfg: Config, log):
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     m, device = cfg.model, dist.rank_device(cfg.model.device)
-    model, tok = load_model(found[1] if found else m.path, m.dtype, device, m.attn_implementation)
+    lora.check(m)
+    if m.lora_r and cfg.algo.ref_reset_every:
+        raise ConfigError("config key 'algo.ref_reset_every' is not supported with model.lora_r > 0")
+    full = found[1] if found and not m.lora_r else None     # with LoRA the base always comes from model.path
+    model, tok = load_model(full or m.path, m.dtype, device, m.attn_implementation)
     ref = None
     if cfg.algo.beta > 0:   # the reference is always the starting model, also after a resume
-        ref = load_model(m.path, m.dtype, device, m.attn_implementation)[0] if found else copy.deepcopy(model)
+        ref = load_model(m.path, m.dtype, device, m.attn_implementation)[0] if full else copy.deepcopy(model)
         ref.requires_grad_(False).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+    if m.lora_r:            # only the adapters train; resume restores them from the checkpoint
+        model = lora.wrap(model, m, seed=cfg.seed, adapter_dir=found[1] if found else None)
+        log(f"LoRA r={m.lora_r} alpha={m.lora_alpha} on {','.join(m.lora_targets)}: "
+            f"{sum(p.numel() for p in lora.trainable(model)):,} trainable parameters")
+    opt = torch.optim.AdamW(lora.trainable(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                             betas=(cfg.train.adam_beta1, cfg.train.adam_beta2), fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps))
     start = 0
@@ -181,7 +189,8 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
         batch.advantages = torch.full_like(batch.advantages, float("nan"))
     m.update(policy_update(r.model, r.ref, r.opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
                            max_new_tokens=cfg.rollout.max_new_tokens, micro_batch_size=cfg.train.micro_batch_size,
-                           max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step))
+                           max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step,
+                           autocast=cfg.model.autocast))
     if dist.any_rank(r.guard.check(step, batch, m)):
         m["guard/nonfinite_steps"] = r.guard.total
         r.log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "

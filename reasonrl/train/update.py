@@ -46,19 +46,20 @@ def _width(attn: torch.Tensor, p: int) -> int:
 
 
 @torch.no_grad()
-def _forward_logp(model, ids, attn, p, temperature, micro):
+def _forward_logp(model, ids, attn, p, temperature, micro, autocast="none"):
     """(n, P+T) -> logprobs (n, T); each micro-batch runs only up to its own longest completion (0 after)."""
     out = torch.zeros(ids.shape[0], ids.shape[1] - p, device=ids.device)
     for i in range(0, ids.shape[0], micro):
         t = _width(attn[i:i + micro], p)
         out[i:i + micro, :t] = sequence_logprobs(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p,
-                                                 temperature)[0]
+                                                 temperature, autocast=autocast)[0]
     return out
 
 
 def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: float, max_new_tokens: int,
-                  micro_batch_size: int, max_grad_norm: float, step_seed: int) -> dict:
-    """Run algo.epochs x algo.mini_batches optimizer steps on one rollout batch; return stats."""
+                  micro_batch_size: int, max_grad_norm: float, step_seed: int, autocast: str = "none") -> dict:
+    """Run algo.epochs x algo.mini_batches optimizer steps on one rollout batch; return stats.
+    autocast='bfloat16' runs every forward under torch.autocast (bf16); backward and optimizer stay outside."""
     device = next(model.parameters()).device
     rows = kept_rows(batch, algo)
     n_all = int(dist.all_reduce([float(rows.numel())])[0])       # every rank decides alike
@@ -76,8 +77,8 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
     tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
     samp = (batch.gen.sampler_logp.to(device)[rows][:, :mask.shape[1]]
             if batch.gen.sampler_logp is not None else None)
-    old_logp = _forward_logp(model, ids, attn, p, temperature, micro_batch_size) if multi else None
-    ref_logp = (_forward_logp(ref_model, ids, attn, p, temperature, micro_batch_size)
+    old_logp = _forward_logp(model, ids, attn, p, temperature, micro_batch_size, autocast) if multi else None
+    ref_logp = (_forward_logp(ref_model, ids, attn, p, temperature, micro_batch_size, autocast)
                 if algo.beta > 0 else None)
     gen = torch.Generator().manual_seed(step_seed)
     sums = {"loss": 0.0, "kl_sum": 0.0, "tokens": 0.0, "ent_sum": 0.0, "clip/low": 0.0, "clip/high": 0.0,
@@ -93,7 +94,7 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
                 idx = mb[i:i + micro_batch_size].to(device)
                 t = _width(attn[idx], p)
                 logp, ent = sequence_logprobs(model, ids[idx, :p + t], attn[idx, :p + t], p, temperature,
-                                              with_entropy=True)
+                                              with_entropy=True, autocast=autocast)
                 old = old_logp[idx, :t] if old_logp is not None else logp.detach()
                 ref = ref_logp[idx, :t] if ref_logp is not None else None
                 mk, sp = mask[idx, :t], (samp[idx, :t] if samp is not None else None)
