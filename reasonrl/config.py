@@ -120,6 +120,7 @@ class TrainConfig:
     keep_checkpoints: int = 2         # newest checkpoints kept on disk
     log_rollouts: int = 8             # completions written to rollouts.jsonl per step
     log_to: tuple[str, ...] = ()      # extra metric sinks: tensorboard, wandb (optional packages)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
 
 
 @dataclass(frozen=True)

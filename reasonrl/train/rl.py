@@ -96,6 +96,10 @@ def setup(cfg: Config, log):
         raise ConfigError("config key 'algo.ref_reset_every' is not supported with model.lora_r > 0")
     full = found[1] if found and not m.lora_r else None     # with LoRA the base always comes from model.path
     model, tok = load_model(full or m.path, m.dtype, device, m.attn_implementation)
+    log(f"device: {next(model.parameters()).device} ({'CUDA available' if torch.cuda.is_available() else 'no CUDA'}), "
+        f"dtype {m.dtype}, attention {m.attn_implementation}, {torch.get_num_threads()} CPU threads")
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ref = None
     if cfg.algo.beta > 0:   # the reference is always the starting model, also after a resume
         ref = load_model(m.path, m.dtype, device, m.attn_implementation)[0] if full else copy.deepcopy(model)

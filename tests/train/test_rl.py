@@ -92,3 +92,14 @@ def test_run_directory_from_an_older_version_resumes(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
     rl.train(_cfg(tmp_path, "train.steps=2", "eval.every=0"), log=lambda *_: None)
     assert [r["step"] for r in _rows(tmp_path / "metrics.jsonl")] == [0, 1, 2]
+
+
+def test_gradient_checkpointing_gives_the_same_update(tmp_path):
+    """Recomputing activations in backward changes memory, not the math."""
+    a = rl.train(_cfg(tmp_path / "a", "train.steps=2", "eval.every=0"), log=lambda *_: None)
+    b = rl.train(_cfg(tmp_path / "b", "train.steps=2", "eval.every=0", "train.gradient_checkpointing=true"),
+                 log=lambda *_: None)
+    assert a["exit_code"] == b["exit_code"] == 0
+    ra, rb = _rows(tmp_path / "a" / "metrics.jsonl"), _rows(tmp_path / "b" / "metrics.jsonl")
+    for x, y in zip(ra[1:], rb[1:]):
+        assert abs(x["loss/policy"] - y["loss/policy"]) < 1e-6 and abs(x["grad_norm"] - y["grad_norm"]) < 1e-5
