@@ -304,7 +304,7 @@ def run_check(config: str | None, overrides: list[str], *, prompts: int = 4, say
     threads = torch.get_num_threads()
     try:
         cfg = load_checked(config, overrides, report, world)
-        if cfg.train.threads:                      # as `reasonrl train` does
+        if cfg.train.threads:                      # as `reasonrl train` does (restored below)
             torch.set_num_threads(cfg.train.threads)
         model, tok, eos = stage_model(cfg, report)
         render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)

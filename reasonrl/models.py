@@ -7,6 +7,7 @@ Nothing is ever downloaded: a path that is not a local folder is an error.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -38,6 +39,19 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 0):
+    """Run a block with n torch CPU threads (0 = leave as is), restoring the previous count after, so
+    a command called as a library (pipeline stages, tests) does not change its caller's setting."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_dtype(name: str) -> torch.dtype:

@@ -293,15 +293,10 @@ def heldout_row(model_dir: str, template: str, prefill: bool, pipe: Pipeline) ->
 
 def run_pipeline(pipe: Pipeline, log=print) -> list[dict]:
     """Run (or resume) every stage; returns the table rows (also OUT/pipeline.json)."""
-    import torch
+    from reasonrl.models import torch_threads
 
-    steps, threads = plan(pipe), torch.get_num_threads()
-    try:
-        if pipe.threads:
-            torch.set_num_threads(pipe.threads)
-        return _run_all(pipe, steps, log)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(pipe.threads):
+        return _run_all(pipe, plan(pipe), log)
 
 
 def _run_all(pipe: Pipeline, steps: list[dict], log) -> list[dict]:

@@ -247,7 +247,7 @@ def _warn_budget(model, tok, render, bench: Benchmark, proto: Protocol, log) -> 
 def run_eval(cfg: EvalRunConfig, log=print) -> dict:
     """Evaluate cfg.model on each benchmark of cfg.data; print and save the summary table. Returns
     {result name: result} (the entries added to eval/summary.json)."""
-    from reasonrl.models import load_model, resolve_model_path
+    from reasonrl.models import load_model, resolve_model_path, torch_threads
     from reasonrl.rollout.hf import HFBackend
 
     datas = [d.strip() for d in cfg.data.split(",") if d.strip()]
@@ -261,17 +261,12 @@ def run_eval(cfg: EvalRunConfig, log=print) -> dict:
         check_verifiers(bench)
     eval_dir = (Path(cfg.out) if cfg.out else default_out(cfg.model)) / "eval"
     eval_dir.mkdir(parents=True, exist_ok=True)
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         model, tok = load_model(model_dir, cfg.dtype, cfg.device, cfg.attn_implementation)
         results = {}
         for bench in benches:
             r = evaluate_benchmark(cfg, bench, HFBackend(model, tok), tok, model_dir, eval_dir, log)
             results[Path(r["samples_file"]).stem] = r
-    finally:
-        torch.set_num_threads(threads)
     merge_summary(eval_dir / "summary.json", results)
     log("")
     log(format_table(list(results.values())))

@@ -33,7 +33,7 @@ from reasonrl import checkpoint, dist, lora
 from reasonrl.algo.presets import describe, warnings
 from reasonrl.config import Config, ConfigError, dump_yaml
 from reasonrl.logging import progress_line
-from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path
+from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path, torch_threads
 from reasonrl.rollout import make_backend
 from reasonrl.tasks import make_task
 from reasonrl.tasks.dataset import prompt_token_counter
@@ -88,8 +88,6 @@ def setup(cfg: Config, log):
         existed = check_or_write_config(cfg, out)
         found = checkpoint.latest(out, log) if existed else None
     existed, found = dist.broadcast_object((existed, found))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     m, device = cfg.model, dist.rank_device(cfg.model.device)
     lora.check(m)
     if m.lora_r and cfg.algo.ref_reset_every:
@@ -209,6 +207,11 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
 
 def train(cfg: Config, log=print) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
+    with torch_threads(cfg.train.threads):
+        return _train(cfg, log)
+
+
+def _train(cfg: Config, log) -> dict:
     t_begin = time.time()
     started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
     r = build(cfg, log)

@@ -283,8 +283,6 @@ def _setup(cfg: SFTConfig, log):
     examples = read_examples(cfg.data.files, cfg.data.prompt_field, cfg.data.completion_field)
     existed = check_or_write_config(cfg, out)
     found = checkpoint.latest(out, log) if existed else None
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     m = cfg.model
     model, tok = load_model(found[1] if found else m.path, m.dtype, m.device, m.attn_implementation)
     t = cfg.train
@@ -362,6 +360,13 @@ def _steps(cfg: SFTConfig, model, tok, opt, sched, enc, start: int, metrics, eva
 def train(cfg: SFTConfig, log=print) -> dict:
     """Run (or resume) SFT; returns {'out', 'steps', 'examples', 'seconds', 'before', 'after',
     'exit_code'} (also summary.json). The model is exported to OUT/final after the last step."""
+    from reasonrl.models import torch_threads
+
+    with torch_threads(cfg.train.threads):
+        return _train(cfg, log)
+
+
+def _train(cfg: SFTConfig, log) -> dict:
     out, t_begin = Path(cfg.out), time.time()
     model, tok, render, opt, sched, enc, start = _setup(cfg, log)
     total = total_steps(cfg, len(enc))

@@ -103,3 +103,10 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path):
     ra, rb = _rows(tmp_path / "a" / "metrics.jsonl"), _rows(tmp_path / "b" / "metrics.jsonl")
     for x, y in zip(ra[1:], rb[1:]):
         assert abs(x["loss/policy"] - y["loss/policy"]) < 1e-6 and abs(x["grad_norm"] - y["grad_norm"]) < 1e-5
+
+
+def test_train_restores_the_callers_thread_count(tmp_path):
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    rl.train(_cfg(tmp_path, "train.steps=1", "eval.every=0", f"train.threads={want}"), log=lambda *_: None)
+    assert torch.get_num_threads() == before
