@@ -161,7 +161,7 @@ def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name:
     model, tok = load_model(folder, "float32", "cpu", "sdpa")
     ref = copy.deepcopy(model).requires_grad_(False).eval() if beta > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
-    backend = make_backend(cfg.rollout.backend, model, tok)
+    backend = make_backend(cfg.rollout.backend, model, tok, cfg.rollout)
     if mode == "fixed":
         backend.eos = [len(tok) + 1000]             # an id that is never sampled: every completion is 64 tokens
 

@@ -261,7 +261,7 @@ def stage_rollout(cfg: Config, model, tok, eos, render, samples, longest: int, r
     if max_pos and longest + r.max_new_tokens > max_pos:
         report.add(Finding("rollout", "fail", f"prompt ({longest} tokens) + rollout.max_new_tokens "
                            f"({r.max_new_tokens}) exceeds the model's max_position_embeddings ({max_pos})"))
-    backend = make_backend(r.backend, model, tok)
+    backend = make_backend(r.backend, model, tok, r)
     prompts = [render(s.prompt) for s in samples]
     torch.manual_seed(cfg.seed)
     t0 = time.time()

@@ -60,6 +60,9 @@ class TaskConfig:
     gym_args: tuple[str, ...] = ()    # the generator's options as key=value items, e.g. [min_terms=2,max_terms=3]
 
 
+SERVER_KINDS = ("reasonrl", "sglang", "vllm")   # rollout.server_kind: whose weight-reload call to make
+
+
 @dataclass(frozen=True)
 class RolloutConfig:
     backend: str = "hf"               # generation backend (reasonrl.rollout.BACKENDS)
@@ -68,6 +71,12 @@ class RolloutConfig:
     top_p: float = 1.0                # nucleus sampling; < 1 is refused for training (logprob mismatch)
     top_k: int = 0                    # 0 = off; > 0 is refused for training (logprob mismatch)
     max_new_tokens: int = 40          # generation budget per completion
+    server_url: str = "http://127.0.0.1:8000"  # backend=server: the rollout server's base URL
+    server_kind: str = "reasonrl"     # backend=server: reasonrl | sglang | vllm (which reload call to make)
+    server_weights_dir: str = ""      # backend=server: folder both trainer and server read ("" = a temp folder)
+    server_timeout_s: float = 120.0   # backend=server: seconds per HTTP call
+    server_retries: int = 3           # backend=server: tries per call (connection errors, 429, 5xx, stale version)
+    server_probe: bool = True         # backend=server: after each sync, compare server and trainer logprobs
 
 
 @dataclass(frozen=True)
@@ -285,6 +294,15 @@ def resolve(cfg: Config) -> Config:
     if cfg.model.template not in TEMPLATES:
         raise ConfigError(f"config key 'model.template': unknown template '{cfg.model.template}' "
                           f"(choose from {', '.join(TEMPLATES)})")
+    if cfg.rollout.server_kind not in SERVER_KINDS:
+        raise ConfigError(f"config key 'rollout.server_kind': unknown server kind '{cfg.rollout.server_kind}' "
+                          f"(choose from {', '.join(SERVER_KINDS)})")
+    if not cfg.rollout.server_url.startswith(("http://", "https://")):
+        raise ConfigError(f"config key 'rollout.server_url' must start with http:// or https://, "
+                          f"got {cfg.rollout.server_url!r}")
+    if cfg.rollout.server_timeout_s <= 0 or cfg.rollout.server_retries < 1:
+        raise ConfigError("config keys 'rollout.server_timeout_s'/'rollout.server_retries' must be > 0 / >= 1, "
+                          f"got {cfg.rollout.server_timeout_s}/{cfg.rollout.server_retries}")
     if cfg.rollout.temperature <= 0:
         raise ConfigError("config key 'rollout.temperature' must be > 0 for RL sampling")
     if cfg.rollout.top_p < 1.0 or cfg.rollout.top_k > 0:

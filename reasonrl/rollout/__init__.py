@@ -31,11 +31,18 @@ def _vllm_backend(model, tokenizer):
 BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend, "vllm": _vllm_backend}
 
 
-def make_backend(name: str, model, tokenizer):
+TAKES_ROLLOUT = {"server"}     # backends whose settings come from the rollout config (rollout.server_*)
+
+
+def make_backend(name: str, model, tokenizer, rollout=None):
+    """The backend `name` for this policy; rollout (a RolloutConfig, None = defaults) goes to the backends
+    in TAKES_ROLLOUT, the others need no settings."""
     from reasonrl.config import ConfigError
 
     if name not in BACKENDS:
         raise ConfigError(f"config key 'rollout.backend': unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    if name in TAKES_ROLLOUT:
+        return BACKENDS[name](model, tokenizer, rollout=rollout)
     return BACKENDS[name](model, tokenizer)
 
 

@@ -2,11 +2,14 @@
 rollout client (reasonrl.rollout.server) needs. Not streamed.
 
 Request: {"prompt": str | [token ids], "n", "max_tokens", "temperature", "top_p", "top_k", "seed",
-"logprobs": int | null, "return_tokens_as_token_ids": bool, "model"}. A string prompt is encoded the
+"logprobs": int | null, "echo": bool, "return_tokens_as_token_ids": bool, "model"}. A string prompt is encoded the
 way training encodes prompts (BOS prepended). With `logprobs` set, each choice carries
 `logprobs.tokens` (strings, or "token_id:N" with return_tokens_as_token_ids, as vLLM does) and
 `logprobs.token_logprobs` (log softmax(logits / temperature) of the sampled token, before any top-p/
 top-k filter: what the trainer computes). The body's `weight_version` names the weights that sampled.
+`echo: true` puts the prompt before each choice's text and, with `logprobs`, the prompt tokens before
+its tokens: the first gets null, each other one log softmax(logits / temperature) given the tokens
+before it (scoring a fixed completion: echo + max_tokens 0, as OpenAI's legacy API allows).
 """
 from __future__ import annotations
 
@@ -23,13 +26,14 @@ class CompletionRequest(BaseModel):
     model: str | None = None
     prompt: str | list[int]
     n: int = Field(1, ge=1)
-    max_tokens: int = Field(16, ge=1)
+    max_tokens: int = Field(16, ge=0)
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0)
     seed: int | None = None
     logprobs: int | None = Field(None, ge=0)
     return_tokens_as_token_ids: bool = False
+    echo: bool = False
 
 
 def parse_completion(raw: bytes) -> CompletionRequest:
@@ -50,9 +54,16 @@ async def run_completion(raw: bytes, builder, engine, limits) -> dict:
     if req.n > min(limits.max_n, engine.max_batch):
         raise ApiError(400, f"n: at most {min(limits.max_n, engine.max_batch)}, got {req.n}", "n")
     ids = builder.encode(req.prompt) if isinstance(req.prompt, str) else list(req.prompt)
+    if req.max_tokens == 0 and not req.echo:
+        raise ApiError(400, "max_tokens: 0 needs echo (scoring the prompt)", "max_tokens")
     if not ids or req.max_tokens > limits.max_tokens or len(ids) + req.max_tokens > engine.context:
         raise ApiError(400, f"max_tokens: {req.max_tokens} with a {len(ids)}-token prompt exceeds the limit "
                        f"({limits.max_tokens} new tokens, context {engine.context})", "max_tokens")
+    echo = await _score_prompt(engine, ids, req) if req.echo and req.logprobs is not None else None
+    if req.max_tokens == 0:
+        choices = [{"index": i, "text": "", "finish_reason": "length", "tokens": [], "lps": []} for i in range(req.n)]
+        return _body(req, builder.tokenizer, choices, ids, limits.model_name,
+                     echo[1] if echo else engine.weight_version, echo)
     params = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k,
                             max_tokens=req.max_tokens, seed=req.seed)
     loop, events = asyncio.get_running_loop(), asyncio.Queue()
@@ -77,18 +88,35 @@ async def run_completion(raw: bytes, builder, engine, limits) -> dict:
                 c["finish_reason"] = ev.reason
     finally:
         job.cancel()
-    return _body(req, builder.tokenizer, choices, len(ids), limits.model_name, job.weight_version)
+    if echo is not None and echo[1] != job.weight_version:
+        raise ApiError(503, "the weights were reloaded during the request; retry", code="weights_changed",
+                       kind="server_error")
+    return _body(req, builder.tokenizer, choices, ids, limits.model_name, job.weight_version, echo)
 
 
-def _body(req, tokenizer, choices, prompt_tokens: int, model: str, weight_version) -> dict:
+async def _score_prompt(engine, ids: list[int], req) -> tuple[list, int]:
+    """([None, logprob of ids[1], ...], weight_version): the prompt's own logprobs, for echo."""
+    try:
+        lps, version = await asyncio.wrap_future(engine.score_future(ids, req.temperature))
+    except Exception as e:                       # e.g. out of memory on a long prompt
+        raise ApiError(500, f"scoring the prompt failed: {type(e).__name__}: {e}", kind="server_error") from None
+    return [None] + lps, version
+
+
+def _body(req, tokenizer, choices, ids: list[int], model: str, weight_version, echo=None) -> dict:
+    """echo: _score_prompt's answer when the prompt's logprobs go first, else None."""
     out = []
+    head = tokenizer.decode(ids, skip_special_tokens=True) if req.echo else ""
     for c in choices:
         lp = None
         if req.logprobs is not None:
-            toks = ([f"token_id:{t}" for t in c["tokens"]] if req.return_tokens_as_token_ids
-                    else tokenizer.convert_ids_to_tokens(c["tokens"]))
-            lp = {"tokens": toks, "token_logprobs": c["lps"], "top_logprobs": None, "text_offset": None}
-        out.append({"index": c["index"], "text": c["text"], "finish_reason": c["finish_reason"], "logprobs": lp})
+            tok_ids = (ids if echo else []) + c["tokens"]
+            toks = ([f"token_id:{t}" for t in tok_ids] if req.return_tokens_as_token_ids
+                    else tokenizer.convert_ids_to_tokens(tok_ids))
+            lp = {"tokens": toks, "token_logprobs": (echo[0] if echo else []) + c["lps"], "top_logprobs": None,
+                  "text_offset": None}
+        out.append({"index": c["index"], "text": head + c["text"], "finish_reason": c["finish_reason"],
+                    "logprobs": lp})
     return {"id": "cmpl-" + str(id(choices)), "object": "text_completion", "model": model, "choices": out,
-            "usage": usage_body(prompt_tokens, sum(len(c["tokens"]) for c in choices)),
+            "usage": usage_body(len(ids), sum(len(c["tokens"]) for c in choices)),
             "weight_version": weight_version}

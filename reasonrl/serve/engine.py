@@ -165,7 +165,17 @@ class Engine:
         """Queue a weight reload; the future resolves to {'weight_version', 'tensors', 'seconds', 'path'}."""
         fut: Future = Future()
         with self._cv:
-            self._pending.append((path, version, fut))
+            self._pending.append(("reload", path, version, fut))
+            self._cv.notify()
+        return fut
+
+    def score_future(self, ids: list[int], temperature: float = 1.0) -> Future:
+        """Queue scoring of a token sequence (between batches, like a reload); the future resolves to
+        (logprobs: len(ids) - 1 floats, log softmax(logits / temperature) of ids[1:], unfiltered;
+        weight_version that scored them). temperature 0 scores at 1, as sampled-token logprobs do."""
+        fut: Future = Future()
+        with self._cv:
+            self._pending.append(("score", list(ids), temperature, fut))
             self._cv.notify()
         return fut
 
@@ -174,7 +184,7 @@ class Engine:
 
     # ---- worker ----
     def _take(self) -> list | tuple | None:
-        """Next unit of work: a reload tuple, or a list of jobs of at most max_batch rows."""
+        """Next unit of work: a ("reload" | "score", ...) tuple, or a list of jobs of at most max_batch rows."""
         with self._cv:
             while not self._pending and not self._closed:
                 self._cv.wait()
@@ -196,7 +206,7 @@ class Engine:
             if work is None:
                 return
             if isinstance(work, tuple):
-                self._do_reload(*work)
+                getattr(self, f"_do_{work[0]}")(*work[1:])
             elif work:
                 self._do_batch(work)
 
@@ -207,6 +217,17 @@ class Engine:
             self.weight_version = self.weight_version + 1 if version is None else int(version)
             fut.set_result({"weight_version": self.weight_version, "tensors": count, "path": str(path),
                             "seconds": round(time.perf_counter() - t0, 4)})
+        except Exception as e:
+            fut.set_exception(e)
+
+    def _do_score(self, ids: list[int], temperature: float, fut: Future) -> None:
+        try:
+            x = torch.tensor([ids], device=next(self.model.parameters()).device)     # (1, L)
+            with torch.inference_mode():
+                logits = self.model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False).logits[0, :-1]
+            t = temperature if temperature > 0 else 1.0
+            lp = (logits.float() / t).log_softmax(-1).gather(1, x[0, 1:, None]).squeeze(1)   # (L - 1,)
+            fut.set_result((lp.tolist(), self.weight_version))
         except Exception as e:
             fut.set_exception(e)
 

@@ -164,7 +164,7 @@ def build(cfg: Config, log) -> Run:
         log(f"warning: {w}")
     configure_verifiers(**dataclasses.asdict(cfg.verify))
     heldout = task.heldout()[:cfg.eval.size]
-    backend = make_backend(cfg.rollout.backend, model, tok)
+    backend = make_backend(cfg.rollout.backend, model, tok, cfg.rollout)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
     record = (RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log) if rank == 0
               else _QuietRecord(cfg, task, render, n_params(model)))
@@ -199,6 +199,8 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
               f"({r.guard.consecutive} in a row; prompts saved in {r.out / 'nonfinite'})")
     r.sched.step()
     r.backend.sync_weights(r.model)
+    if getattr(r.backend, "probe_logp_diff", None) is not None:   # rollout server: max |server - trainer| logprob
+        m["rollout/probe_logp_diff"] = r.backend.probe_logp_diff
     if r.ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
         r.ref.load_state_dict(r.model.state_dict())      # R1: the reference follows the policy
     m.update({"time/update_s": time.time() - t1, "lr": r.sched.get_last_lr()[0], "time/step_s": time.time() - t0})
