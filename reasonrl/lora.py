@@ -1,4 +1,4 @@
-"""LoRA adapters through `peft` for RL (opt-in: `model.lora_r > 0`), and the bf16 autocast switch.
+"""LoRA adapters through `peft` for RL and SFT (opt-in: `model.lora_r > 0`), and the bf16 autocast switch.
 
 The policy is the loaded HF causal LM wrapped by `peft.get_peft_model`: only the adapter weights
 (lora_A, lora_B of the `model.lora_targets` modules) are trainable; the base weights stay frozen and
@@ -10,6 +10,7 @@ model with the adapters merged in (`merged`), loadable by `reasonrl.models.load_
 Departure from the paper: R1 trains all weights; LoRA is a cost option (Hu et al. 2021), off by default.
 
 CPU:   reasonrl train model.lora_r=4 train.steps=3 out=runs/lora
+       reasonrl sft data.files=[traces.jsonl] model.lora_r=8 train.lr=1e-3 out=runs/sft-lora
 GPUs:  reasonrl train my.yaml model.path=/models/Qwen2.5-7B model.lora_r=64 model.lora_alpha=128 \
            model.autocast=bfloat16
 `peft` is the optional extra `pip install reasonrl[lora]`, imported only when LoRA is on.
@@ -89,6 +90,12 @@ def load_adapter(model, folder: Path) -> None:
     if getattr(result, "unexpected_keys", None):
         raise ConfigError(f"checkpoint {folder}: adapter keys do not match model.lora_targets "
                           f"({result.unexpected_keys[0]}, ...)")
+
+
+def describe(model, m) -> str:
+    """One log line: rank, alpha, targets and the number of trainable parameters of a wrapped model."""
+    n = sum(p.numel() for p in trainable(model))
+    return f"LoRA r={m.lora_r} alpha={m.lora_alpha} on {','.join(m.lora_targets)}: {n:,} trainable parameters"
 
 
 def trainable(model) -> list[torch.nn.Parameter]:

@@ -104,8 +104,7 @@ def setup(cfg: Config, log):
         ref.requires_grad_(False).eval()
     if m.lora_r:            # only the adapters train; resume restores them from the checkpoint
         model = lora.wrap(model, m, seed=cfg.seed, adapter_dir=found[1] if found else None)
-        log(f"LoRA r={m.lora_r} alpha={m.lora_alpha} on {','.join(m.lora_targets)}: "
-            f"{sum(p.numel() for p in lora.trainable(model)):,} trainable parameters")
+        log(lora.describe(model, m))
     opt = torch.optim.AdamW(lora.trainable(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                             betas=(cfg.train.adam_beta1, cfg.train.adam_beta2), fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps))

@@ -14,6 +14,10 @@ eager/sdpa/flash alike, when no KV cache is passed: use_cache=False), so packed 
 each other. The loss is normalized by the step's total completion tokens, so packing and
 micro-batching change speed, never the math.
 
+LoRA (reasonrl.lora, `model.lora_r > 0`): only the adapters train; checkpoints hold the adapter, resume
+loads the base from `model.path` and the adapter from the checkpoint, and `final/` is the merged plain HF
+folder. `model.autocast=bfloat16` runs every forward under torch.autocast (loss in float32).
+
 Departures from the paper (R1 v2 B.4.2: 2-3 epochs, cosine LR 5e-5 -> 5e-6, 32k context, batch 128):
 the same cosine shape and epochs; sizes are scaled to the model. Multi-turn conversations are refused
 (one optional system turn, one user turn, one assistant turn).
@@ -21,29 +25,28 @@ the same cosine shape and epochs; sizes are scaled to the model. Multi-turn conv
 CPU:   reasonrl sft data.files=[runs/sample/traces.jsonl] train.lr=5e-4 out=runs/sft    (seconds; the embedded base)
 GPUs:  reasonrl sft my.yaml model.path=/models/Qwen2.5-1.5B model.dtype=bfloat16 \\
            model.attn_implementation=flash_attention_2 data.max_length=16384 train.lr=5e-5
+       (LoRA: add model.lora_r=64 model.lora_alpha=128 model.autocast=bfloat16 train.lr=2e-4)
 Re-running the same command on the same `out` resumes from its newest checkpoint.
 """
 from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint
+from reasonrl import checkpoint, lora
 from reasonrl.config import ModelConfig, TaskConfig, dump_yaml
-from reasonrl.errors import UserError
 from reasonrl.logging import JsonlLog
 from reasonrl.models import load_model, n_params, resolve_model_path
-from reasonrl.rollout.hf import HFBackend, encode_prompts
+from reasonrl.rollout.hf import HFBackend
 from reasonrl.templates import Renderer
 from reasonrl.train.rundir import check_or_write_config
-
-IGNORE = -100
+from reasonrl.train.sft_data import (IGNORE, Example, check_assistant_mask, encode_dataset,  # noqa: F401 (re-exported)
+                                     encode_example, pack, read_examples, read_rows, step_indices)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class SFTTrainConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     log_every: int = 10               # progress line every N steps (metrics.jsonl gets every step)
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, more compute)
 
 
 @dataclass(frozen=True)
@@ -95,155 +99,22 @@ class SFTConfig:
     eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
 
 
-@dataclass(frozen=True)
-class Example:
-    prompt: str                       # the task's prompt text, before the template
-    completion: str                   # what the assistant writes (may start with the think prefill)
-    system: str | None = None
-    where: str = ""                   # "file:line" for messages
-
-
-def _row_to_example(row: dict, where: str, prompt_field: str, completion_field: str) -> Example:
-    if "messages" in row:
-        msgs = row["messages"]
-        ok = isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs)
-        roles = [m.get("role") for m in msgs] if ok else None
-        if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
-            raise UserError(f"{where}: field 'messages' must be [system?, user, assistant] turns, got roles "
-                            f"{roles} (multi-turn conversations are not supported)")
-        system = msgs[0]["content"] if roles[0] == "system" else None
-        prompt, completion = msgs[-2].get("content"), msgs[-1].get("content")
-        fields = ("messages[user].content", "messages[assistant].content")
-    else:
-        prompt, completion = row.get(prompt_field), row.get(completion_field)
-        system, fields = row.get("system"), (prompt_field, completion_field)
-    for name, value in zip(fields, (prompt, completion)):
-        if not isinstance(value, str):
-            raise UserError(f"{where}: field '{name}' is missing or not a string (rows need 'messages' or "
-                            f"'{prompt_field}'/'{completion_field}')")
-    if not completion.strip():
-        raise UserError(f"{where}: field '{fields[1]}' is empty (the assistant mask would be all zero)")
-    return Example(prompt, completion, system, where)
-
-
-def read_rows(files) -> list[tuple[str, dict]]:
-    """(where, row) for every row of JSONL/JSON/Parquet files (reasonrl.data.read); an unreadable
-    line is a UserError naming file and line."""
-    from reasonrl.data.read import read_records
-
-    rows = []
-    for f in files:
-        for rec in read_records(f):
-            if rec.error:
-                raise UserError(f"{rec.where}: {rec.error}")
-            rows.append((rec.where, rec.row))
-    return rows
-
-
-def read_examples(files, prompt_field: str = "prompt", completion_field: str = "completion") -> list[Example]:
-    """Parse data files into Examples; any bad row is a UserError naming file, line and field."""
-    for f in files:
-        if not Path(f).exists():
-            raise UserError(f"config key 'data.files': file '{f}' does not exist")
-    out = [_row_to_example(row, where, prompt_field, completion_field) for where, row in read_rows(files)]
-    if not out:
-        raise UserError(f"config key 'data.files': no examples in {', '.join(map(str, files)) or '(no files)'}")
-    return out
-
-
-def encode_example(render: Renderer, tok, ex: Example) -> tuple[list[int], list[int]]:
-    """-> (ids, labels), both of length P + C: ids = the inference prompt tokens (Renderer +
-    encode_prompts) + the completion tokens + EOS; labels are IGNORE on the prompt."""
-    ids, mask = encode_prompts(tok, [render(ex.prompt, ex.system)], "cpu")
-    prompt = ids[0][mask[0].bool()].tolist()
-    text = ex.completion
-    if render.prefill and text.startswith(render.prefill):
-        text = text[len(render.prefill):]       # the prompt already ends with the prefill
-    comp = tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
-    return prompt + comp, [IGNORE] * len(prompt) + comp
-
-
-def pack(examples: list[tuple[list[int], list[int]]], length: int, pad_id: int, packing: bool = True):
-    """First-fit-decreasing packing of (ids, labels) examples into rows of `length` tokens.
-
-    -> input_ids (R, L), labels (R, L), position_ids (R, L), with L = the longest row. Position ids
-    restart at 0 for every example (transformers derives block-diagonal attention from the resets);
-    padding sits at the end of a row with IGNORE labels. packing=False puts one example per row.
-    """
-    order = sorted(range(len(examples)), key=lambda i: -len(examples[i][0]))
-    rows: list[list[int]] = []                      # example indices per row
-    room: list[int] = []
-    for i in order:
-        n = len(examples[i][0])
-        slot = next((r for r, free in enumerate(room) if free >= n), None) if packing else None
-        if slot is None:
-            rows.append([])
-            room.append(length)
-            slot = len(rows) - 1
-        rows[slot].append(i)
-        room[slot] -= n
-    width = max(length - free for free in room)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    pos = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, members in enumerate(rows):
-        at = n = 0
-        for i in members:
-            e_ids, e_lab = examples[i]
-            ids[r, at:at + len(e_ids)] = torch.tensor(e_ids)
-            labels[r, at:at + len(e_ids)] = torch.tensor(e_lab)
-            pos[r, at:at + len(e_ids)] = torch.arange(len(e_ids))
-            at, n = at + len(e_ids), len(e_ids)
-        pos[r, at:] = torch.arange(n, n + width - at)   # pads continue the last example (after it: causal)
-    return ids, labels, pos
-
-
-def check_assistant_mask(examples: list[tuple[list[int], list[int]]]) -> None:
-    """Every example must train on at least one token (guards the 'assistant mask all zero' failure)."""
-    for i, (_ids, labels) in enumerate(examples):
-        if not any(x != IGNORE for x in labels):
-            raise RuntimeError(f"example {i} has no completion token to train on (assistant mask all zero)")
-
-
-def encode_dataset(render, tok, examples: list[Example], max_length: int, log=print) -> list:
-    """Encode all examples; drop (and count) those longer than max_length tokens."""
-    enc, dropped = [], 0
-    for ex in examples:
-        ids, labels = encode_example(render, tok, ex)
-        if len(ids) > max_length:
-            dropped += 1
-            continue
-        enc.append((ids, labels))
-    if dropped:
-        log(f"sft: dropped {dropped} of {len(examples)} examples longer than data.max_length={max_length} tokens")
-    if not enc:
-        raise UserError(f"config key 'data.max_length': no example fits in {max_length} tokens")
-    check_assistant_mask(enc)
-    return enc
-
-
-def step_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
-    """Example indices of optimizer step `step` (1-based): a pure function of (seed, step), so a
-    resumed run replays nothing and skips nothing. Each epoch is a fresh permutation."""
-    per_epoch = math.ceil(n / batch_size)
-    epoch, k = divmod(step - 1, per_epoch)
-    perm = list(range(n))
-    random.Random(f"sft-{seed}-{epoch}").shuffle(perm)
-    return perm[k * batch_size:(k + 1) * batch_size]
-
-
-def completion_loss(model, ids, labels, pos, total_tokens: int) -> torch.Tensor:
+def completion_loss(model, ids, labels, pos, total_tokens: int, autocast: str = "none") -> torch.Tensor:
     """Sum of completion-token cross-entropies of a (micro-)batch divided by the step's total.
-    ids, labels, pos (R, L) -> scalar."""
-    logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits[:, :-1].float()
+    ids, labels, pos (R, L) -> scalar. autocast='bfloat16' runs the forward under torch.autocast
+    (the cross-entropy is computed in float32)."""
+    with lora.autocast(autocast, ids.device):
+        logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits[:, :-1]
+    logits = logits.float()
     target = labels[:, 1:]
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                            ignore_index=IGNORE, reduction="sum")
     return ce / max(total_tokens, 1)
 
 
-def sft_step(model, opt, batch, tcfg: SFTTrainConfig) -> dict:
-    """One optimizer step on packed rows `batch` = (ids, labels, pos), micro-batched by rows."""
+def sft_step(model, opt, batch, tcfg: SFTTrainConfig, autocast: str = "none") -> dict:
+    """One optimizer step on packed rows `batch` = (ids, labels, pos), micro-batched by rows; only the
+    trainable parameters (all, or the LoRA adapters) are clipped and stepped."""
     device = next(model.parameters()).device
     ids, labels, pos = (x.to(device) for x in batch)
     total = int((labels[:, 1:] != IGNORE).sum().item())
@@ -252,10 +123,10 @@ def sft_step(model, opt, batch, tcfg: SFTTrainConfig) -> dict:
     model.train()
     for i in range(0, ids.shape[0], tcfg.micro_batch_size):
         sl = slice(i, i + tcfg.micro_batch_size)
-        loss = completion_loss(model, ids[sl], labels[sl], pos[sl], total)
+        loss = completion_loss(model, ids[sl], labels[sl], pos[sl], total, autocast)
         loss.backward()
         loss_sum += loss.item()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm).item()
+    norm = torch.nn.utils.clip_grad_norm_(lora.trainable(model), tcfg.max_grad_norm).item()
     if math.isfinite(norm):
         opt.step()
     return {"loss": loss_sum, "tokens/trained": total, "rows": int(ids.shape[0]),
@@ -277,16 +148,23 @@ def total_steps(cfg: SFTConfig, n_examples: int) -> int:
 
 
 def _setup(cfg: SFTConfig, log):
-    """Model (from the newest checkpoint when resuming), tokenizer, optimizer, scheduler, start step."""
+    """Model (from the newest checkpoint when resuming; with LoRA the base from model.path and the adapter
+    from the checkpoint), tokenizer, optimizer over the trainable parameters, scheduler, start step."""
     out = Path(cfg.out)
     resolve_model_path(cfg.model.path)
     examples = read_examples(cfg.data.files, cfg.data.prompt_field, cfg.data.completion_field)
     existed = check_or_write_config(cfg, out)
     found = checkpoint.latest(out, log) if existed else None
-    m = cfg.model
-    model, tok = load_model(found[1] if found else m.path, m.dtype, m.device, m.attn_implementation)
-    t = cfg.train
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+    m, t = cfg.model, cfg.train
+    lora.check(m)
+    full = found[1] if found and not m.lora_r else None     # with LoRA the base always comes from model.path
+    model, tok = load_model(full or m.path, m.dtype, m.device, m.attn_implementation)
+    if t.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if m.lora_r:            # only the adapters train; resume restores them from the checkpoint
+        model = lora.wrap(model, m, seed=cfg.seed, adapter_dir=found[1] if found else None)
+        log(lora.describe(model, m))
+    opt = torch.optim.AdamW(lora.trainable(model), lr=t.lr, weight_decay=t.weight_decay,
                             betas=(t.adam_beta1, t.adam_beta2))
     render = Renderer(tok, m.template, m.prefill_think)
     enc = encode_dataset(render, tok, examples, cfg.data.max_length, log)
@@ -333,7 +211,7 @@ def _steps(cfg: SFTConfig, model, tok, opt, sched, enc, start: int, metrics, eva
             t0 = time.time()
             idx = step_indices(step, len(enc), cfg.train.batch_size, cfg.seed)
             m = sft_step(model, opt, pack([enc[i] for i in idx], cfg.data.max_length, tok.pad_token_id,
-                                          cfg.data.packing), cfg.train)
+                                          cfg.data.packing), cfg.train, cfg.model.autocast)
             sched.step()
             m["lr"] = sched.get_last_lr()[0]
             last = step == total

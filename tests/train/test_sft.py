@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from reasonrl import lora
 from reasonrl.config import load_config
 from reasonrl.errors import UserError
 from reasonrl.models import build_char_tokenizer, build_tiny_model
@@ -159,6 +160,9 @@ def test_step_indices_cover_each_example_once_per_epoch():
     assert sft.step_indices(2, 10, 4, seed=0) == sft.step_indices(2, 10, 4, seed=0)
 
 
+LORA = ["model.lora_r=4", "model.lora_alpha=8"]
+
+
 def _base(tmp_path):
     tok = build_char_tokenizer()
     model = build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=0)
@@ -189,14 +193,18 @@ def test_smoke_sft_overfits_and_generation_reproduces_the_completion(tmp_path):
     assert gen.texts == [WORKED] and not gen.truncated[0]
 
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [[], LORA + ["train.lr=0.01"]], ids=["full", "lora"])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch, extra):
+    if extra:
+        pytest.importorskip("peft")
     data = _data(tmp_path, [{"prompt": f"{i}+1=", "completion": f"<think>{i}</think><answer>{i + 1}</answer>"}
                             for i in range(6)])
     base = _base(tmp_path)
 
     def run(out):
         cfg = load_config(None, [f"out={out}", f"model.path={base}", f"data.files=[{data}]", "train.steps=4",
-                                 "train.batch_size=4", "train.checkpoint_every=2", "eval.size=0"], cls=SFTConfig)
+                                 "train.batch_size=4", "train.checkpoint_every=2", "eval.size=0"] + extra,
+                          cls=SFTConfig)
         return sft.train(cfg, log=lambda *_: None)
     run(tmp_path / "whole")
     real, calls = sft.sft_step, []
@@ -218,3 +226,36 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
                       for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
     assert [r["step"] for r in rows(tmp_path / "cut")] == [0, 1, 2, 3, 4]
+    if extra:     # LoRA: the step-2 checkpoint the resume started from holds the adapter only
+        ckpt = tmp_path / "cut" / "checkpoints" / "step-2"
+        assert (ckpt / "adapter_model.safetensors").is_file() and not (ckpt / "model.safetensors").exists()
+
+
+# ---------------------------------------------------------------- LoRA (packing and autocast under LoRA: tests/test_lora.py)
+
+def test_smoke_sft_lora_trains_adapters_only_and_exports_merged(tmp_path):
+    """`reasonrl sft model.lora_r=4`: checkpoints hold the adapter; final/ is a plain HF folder equal to
+    base + adapter; weights without adapters are the base's bit for bit (gradient checkpointing on)."""
+    pytest.importorskip("peft")
+    from reasonrl.models import load_model
+    data = _data(tmp_path, [{"prompt": "5-2+0=", "completion": WORKED}])
+    base = _base(tmp_path)
+    cfg = load_config(None, [f"out={tmp_path / 'run'}", f"model.path={base}", f"data.files=[{data}]", "train.steps=3",
+                             "train.lr=0.01", "train.batch_size=1", "eval.size=0", "train.gradient_checkpointing=true",
+                             *LORA], cls=SFTConfig)
+    logs = []
+    assert sft.train(cfg, log=logs.append)["steps"] == 3
+    # 2 layers x 4 projections x (A: 4x32 + B: 32x4) = 8 x 256 = 2,048 adapter parameters
+    assert any("LoRA r=4 alpha=8" in x and "2,048 trainable parameters" in x for x in logs)
+    ckpt = tmp_path / "run" / "checkpoints" / "step-3"
+    assert (ckpt / "adapter_model.safetensors").is_file() and not (ckpt / "model.safetensors").exists()
+    final = load_file(tmp_path / "run" / "final" / "model.safetensors")
+    start = load_file(base / "model.safetensors")
+    assert final.keys() == start.keys() and not any("lora" in k for k in final)
+    changed = {k for k in final if not torch.equal(final[k], start[k])}
+    assert changed and all(k.rsplit(".", 2)[-2] in ("q_proj", "k_proj", "v_proj", "o_proj") for k in changed)
+    plain, tok = load_model(tmp_path / "run" / "final", device="cpu")
+    wrapped = lora.wrap(load_model(base, device="cpu")[0], cfg.model, adapter_dir=ckpt)
+    ids = torch.tensor([tok("5-2+0=" + WORKED).input_ids])
+    with torch.no_grad():
+        torch.testing.assert_close(plain(input_ids=ids).logits, wrapped(input_ids=ids).logits, atol=1e-5, rtol=0)
