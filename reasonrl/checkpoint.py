@@ -96,8 +96,9 @@ def latest(run_dir: Path, log=print) -> tuple[int, Path] | None:
     return None
 
 
-def all_finite(model) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+def all_finite(model, state_dict: dict | None = None) -> bool:
+    tensors = state_dict.values() if state_dict is not None else model.parameters()
+    return all(bool(torch.isfinite(p).all()) for p in tensors if p.is_floating_point())
 
 
 def rng_state() -> dict:
@@ -113,10 +114,12 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: int = 2) -> Path:
+def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: int = 2,
+         state_dict: dict | None = None) -> Path:
     """Atomically write checkpoints/step-{step} with its manifest; keep the newest `keep` checkpoints
-    (and the protected best one). Raises NonFiniteWeightsError or DiskFullError."""
-    if not all_finite(model):
+    (and the protected best one). `state_dict`: the full weights to write instead of the model's own (an
+    FSDP-sharded model, reasonrl.fsdp.full_state). Raises NonFiniteWeightsError or DiskFullError."""
+    if not all_finite(model, state_dict):
         raise NonFiniteWeightsError(f"step {step}: weights contain NaN/inf; no checkpoint written")
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -125,7 +128,7 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         torch.save({**trainer_state, "step": step, "rng": rng_state()}, tmp / STATE_FILE)
         write_manifest(tmp)
@@ -194,24 +197,32 @@ def load_state(ckpt: Path) -> dict:
     return torch.load(Path(ckpt) / STATE_FILE, weights_only=False)
 
 
-def restore(ckpt: Path, optimizer, scheduler) -> dict:
-    """Load a checkpoint's trainer state into optimizer and scheduler and restore the RNG; -> the state."""
+def restore(ckpt: Path, optimizer, scheduler, model=None) -> dict:
+    """Load a checkpoint's trainer state into optimizer and scheduler and restore the RNG; -> the state.
+    With `model`, optimizer state saved by parameter name (FSDP runs) or into a sharded model is mapped
+    by name (reasonrl.fsdp.load_optim_state), so runs resume across FSDP and plain data parallel."""
+    from reasonrl.fsdp import load_optim_state
+
     state = load_state(ckpt)
-    optimizer.load_state_dict(state["optimizer"])
+    if model is None:
+        optimizer.load_state_dict(state["optimizer"])
+    else:
+        load_optim_state(model, optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
     return state
 
 
-def export(model, tokenizer, out: Path) -> None:
-    """Write a plain HF folder (e.g. the run's `final/`), atomically; LoRA adapters are merged in."""
+def export(model, tokenizer, out: Path, state_dict: dict | None = None) -> None:
+    """Write a plain HF folder (e.g. the run's `final/`), atomically; LoRA adapters are merged in.
+    `state_dict`: the full weights of an FSDP-sharded model (reasonrl.fsdp.full_state)."""
     from reasonrl.lora import merged
 
     model, out = merged(model), Path(out)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     if out.exists():
         shutil.rmtree(out)

@@ -130,6 +130,7 @@ class TrainConfig:
     log_rollouts: int = 8             # completions written to rollouts.jsonl per step
     log_to: tuple[str, ...] = ()      # extra metric sinks: tensorboard, wandb (optional packages)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
+    fsdp: bool = False                # under torchrun: shard weights, grads and AdamW state over ranks (FSDP2)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ class Config:
 
 # Keys that may differ between a run directory's saved config and a resuming command.
 RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
-                     "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel", "train.log_to")
+                     "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel", "train.log_to",
+                     "train.fsdp", "train.micro_batch_size", "train.gradient_checkpointing")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:

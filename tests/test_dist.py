@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from reasonrl.algo.logprobs import completion_mask
@@ -52,21 +53,35 @@ def _batch(tok, rewards) -> RolloutBatch:
                         group_zscore(r.view(B, G)).flatten(), [""] * n)
 
 
-def _step(case: str, batch: RolloutBatch) -> dict:
-    """One policy_update on `batch` from the fixed initial model; returns the new parameters."""
+def _step(case: str, batch: RolloutBatch, shard: bool = False) -> dict:
+    """One policy_update on `batch` from the fixed initial model; returns the new parameters (the full
+    ones on rank 0 when `shard`: policy and reference sharded with FSDP2)."""
+    from reasonrl import fsdp
     preset, opt_name, _ = CASES[case]
     tok = build_char_tokenizer()
     model = build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=0)
     ref = copy.deepcopy(model).eval()
+    if shard:
+        model, ref = fsdp.shard(model), fsdp.shard(ref)
     algo = resolve_algo(AlgoConfig(preset=preset))
     opt = (torch.optim.SGD(model.parameters(), lr=0.5) if opt_name == "sgd"
            else torch.optim.AdamW(model.parameters(), lr=1e-3))
     policy_update(model, ref if algo.beta > 0 else None, opt, batch, algo, temperature=1.0, max_new_tokens=T,
                   micro_batch_size=2, max_grad_norm=1.0 if opt_name == "adamw" else 1e9, step_seed=0)
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return fsdp.full_state(model) if shard else {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def worker(out: Path) -> None:
+def launch(*argv) -> str:
+    """Run `python ARGV...` (a script and its arguments, or "-m", a module, ...) as 2 gloo processes under
+    torchrun; fail with the workers' stderr; -> their stdout."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", *map(str, argv)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def worker(out: Path, shard: bool = False) -> None:
     from reasonrl import dist
     torch.set_num_threads(1)
     assert dist.init("cpu")
@@ -75,18 +90,17 @@ def worker(out: Path) -> None:
     for case, (_, _, rewards) in CASES.items():
         full = _batch(tok, rewards)
         mine = select_groups(full, torch.arange(B)[r * B // w:(r + 1) * B // w])   # whole groups per rank
-        params = _step(case, mine)
+        params = _step(case, mine, shard)
         if dist.is_main():
             torch.save(params, out / f"{case}.pt")
     dist.close()
 
 
-def test_two_ranks_match_one_process(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           __file__, str(tmp_path)]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert res.returncode == 0, res.stderr[-3000:]
+@pytest.mark.parametrize("shard", [False, True], ids=["replicated", "fsdp2"])
+def test_two_ranks_match_one_process(tmp_path, shard):
+    """Plain data parallel, and FSDP2 (sharded policy and reference; in the empty-rank case rank 1 runs
+    only the zero-weight passes that keep FSDP's collectives in step)."""
+    launch(__file__, tmp_path, *(["fsdp"] if shard else []))
     tok = build_char_tokenizer()
     torch.set_num_threads(1)
     for case, (_, _, rewards) in CASES.items():
@@ -95,7 +109,9 @@ def test_two_ranks_match_one_process(tmp_path):
         start = build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=0).state_dict()
         moved = max((one[k] - start[k]).abs().max().item() for k in one)
         diff = max((one[k] - two[k]).abs().max().item() for k in one)
-        print(f"{case}: max |2 ranks - 1 process| = {diff:.2e}, largest parameter change = {moved:.2e}")
+        print(f"{case} ({'fsdp2' if shard else 'replicated'}): max |2 ranks - 1 process| = {diff:.2e}, "
+              f"largest parameter change = {moved:.2e}")
+        assert set(one) == set(two)
         assert moved > 5e-4, (case, moved)          # the step did something (AdamW: ~lr)
         assert diff < 1e-6, (case, diff)
 
@@ -111,4 +127,4 @@ def test_metric_reduction_rules_and_one_process_noops():
     assert dist.world_size() == 1 and dist.is_main()
 
 if __name__ == "__main__":
-    worker(Path(sys.argv[1]))
+    worker(Path(sys.argv[1]), shard="fsdp" in sys.argv[2:])

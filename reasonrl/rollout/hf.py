@@ -53,7 +53,7 @@ class HFBackend:
                                                            top_p=top_p, top_k=top_k)
         out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                   eos_token_id=self.eos, pad_token_id=self.tokenizer.pad_token_id,
-                                  use_cache=True, **kwargs)
+                                  use_cache=True, synced_gpus=False, **kwargs)   # FSDP: each rank runs alone
         self.model.train(was_training)
         comp = out[:, ids.shape[1]:]
         if comp.shape[1] == 0:

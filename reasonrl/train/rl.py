@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint, dist, lora
+from reasonrl import checkpoint, dist, fsdp, lora
 from reasonrl.algo.presets import describe, warnings
 from reasonrl.config import Config, ConfigError, dump_yaml
 from reasonrl.logging import progress_line
@@ -92,6 +92,7 @@ def setup(cfg: Config, log):
     lora.check(m)
     if m.lora_r and cfg.algo.ref_reset_every:
         raise ConfigError("config key 'algo.ref_reset_every' is not supported with model.lora_r > 0")
+    _check_fsdp(cfg)
     full = found[1] if found and not m.lora_r else None     # with LoRA the base always comes from model.path
     model, tok = load_model(full or m.path, m.dtype, device, m.attn_implementation)
     log(f"device: {next(model.parameters()).device} ({'CUDA available' if torch.cuda.is_available() else 'no CUDA'}), "
@@ -105,19 +106,35 @@ def setup(cfg: Config, log):
     if m.lora_r:            # only the adapters train; resume restores them from the checkpoint
         model = lora.wrap(model, m, seed=cfg.seed, adapter_dir=found[1] if found else None)
         log(lora.describe(model, m))
+    if cfg.train.fsdp and dist.world_size() > 1:      # after the reference was copied from the full model
+        model, ref = fsdp.shard(model), ref if ref is None else fsdp.shard(ref)
+        log(f"FSDP2: parameters, gradients and optimizer state sharded over {dist.world_size()} processes")
+    elif cfg.train.fsdp:
+        log("train.fsdp: one process, nothing to shard (launch with torchrun to shard)")
     opt = torch.optim.AdamW(lora.trainable(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                             betas=(cfg.train.adam_beta1, cfg.train.adam_beta2), fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps))
     start = 0
     if found:
-        state = checkpoint.restore(found[1], opt, sched)
+        state = checkpoint.restore(found[1], opt, sched, model)
         start = state["step"]
         if ref is not None and "reference" in state:
-            ref.load_state_dict(state["reference"])
+            fsdp.load_full_state(ref, state["reference"])
         log(f"resuming {out} from step {start} ({found[1]})")
     elif existed and (out / "metrics.jsonl").exists():
         log(f"no complete checkpoint in {out}: starting from step 0")
     return model, tok, ref, opt, sched, start
+
+
+def _check_fsdp(cfg: Config) -> None:
+    if not cfg.train.fsdp:
+        return
+    if cfg.model.lora_r:
+        raise ConfigError("config key 'train.fsdp': not supported together with model.lora_r > 0 (LoRA runs "
+                          "with plain data parallel: leave train.fsdp=false)")
+    if cfg.rollout.backend not in ("hf", "fast"):
+        raise ConfigError(f"config key 'train.fsdp': not supported with rollout.backend={cfg.rollout.backend} "
+                          f"(use hf or fast)")
 
 
 @dataclasses.dataclass
@@ -179,7 +196,8 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
     cfg, t0 = r.cfg, time.time()
     # each step's sampling depends on (seed, step, rank) only
     torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * r.rank)
-    batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
+    with fsdp.gathered(r.model):          # FSDP: full weights for generation, no collectives inside
+        batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
     if r.world > 1 and cfg.algo.advantage == "batch_zscore":   # the one estimator that spans groups
         batch.advantages = dist.batch_advantages(batch.rewards, batch.group_size, cfg.algo.std_floor)
     t1 = time.time()
@@ -216,7 +234,8 @@ def _train(cfg: Config, log) -> dict:
     t_begin = time.time()
     started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
     r = build(cfg, log)
-    before = r.record.first_eval(r.start)
+    with fsdp.gathered(r.model):
+        before = r.record.first_eval(r.start)
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
     with GracefulStop(r.log) as stopper:
         for step in range(r.start + 1, cfg.train.steps + 1):
@@ -226,11 +245,13 @@ def _train(cfg: Config, log) -> dict:
             exhausted = dist.any_rank(r.guard.exhausted)
             stopping = dist.any_rank(bool(stopper.requested) or out_of_time or exhausted)
             # a stop never changes the record; only rank 0 evaluates
-            if r.rank == 0 and (last or (cfg.eval.every and step % cfg.eval.every == 0)):
+            if last or (cfg.eval.every and step % cfg.eval.every == 0):
                 t2 = time.time()
-                m.update(r.record.evaluate(step))
-                m["time/eval_s"] = time.time() - t2
-                m["time/step_s"] += m["time/eval_s"]
+                with fsdp.gathered(r.model):
+                    m.update(r.record.evaluate(step))
+                if r.rank == 0:
+                    m["time/eval_s"] = time.time() - t2
+                    m["time/step_s"] += m["time/eval_s"]
             r.record.write(step, m, sampled)
             r.log(progress_line(step, cfg.train.steps, m))
             if exhausted:
@@ -238,9 +259,10 @@ def _train(cfg: Config, log) -> dict:
                       f"checkpoint is intact")
                 exit_code = EXIT_NONFINITE
                 break
-            timed = cfg.train.checkpoint_minutes and time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes
-            if r.rank == 0 and (last or stopping or timed or step % cfg.train.checkpoint_every == 0):
-                _save(r.out, step, r.model, r.tok, r.opt, r.sched, r.ref, cfg, m)
+            timed = dist.any_rank(bool(cfg.train.checkpoint_minutes) and
+                                  time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes)
+            if last or stopping or timed or step % cfg.train.checkpoint_every == 0:
+                _save(r, step, m)
                 t_ckpt = time.time()
             if stopping and not last:
                 why = f"{stopper.requested} received" if stopper.requested else \
@@ -259,8 +281,10 @@ def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> 
     evals = [row for row in r.record.history if "acc/heldout" in row]
     after = {k: v for k, v in (evals[-1] if evals else {}).items()
              if k.startswith(("acc/heldout", "len/heldout", "worked/heldout"))}
-    if step == r.cfg.train.steps and exit_code == 0 and r.rank == 0:
-        checkpoint.export(r.model, r.tok, r.out / "final")
+    if step == r.cfg.train.steps and exit_code == 0:
+        full = fsdp.full_state(r.model)       # FSDP: gathered on every rank, written by rank 0
+        if r.rank == 0:
+            checkpoint.export(r.model, r.tok, r.out / "final", state_dict=full)
     result = {"out": str(r.out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
               "after": after, "exit_code": exit_code}
     if r.rank == 0:
@@ -290,13 +314,17 @@ class _QuietRecord(RunRecord):
         pass
 
 
-def _save(out, step, model, tok, opt, sched, ref, cfg, m) -> None:
-    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-    if ref is not None and cfg.algo.ref_reset_every:
-        state["reference"] = ref.state_dict()
+def _save(r: Run, step: int, m: dict) -> None:
+    """Checkpoint on rank 0; called on every rank (an FSDP model's full state is gathered collectively)."""
+    weights, opt_state = fsdp.full_state(r.model), fsdp.optim_state(r.model, r.opt)
+    state = {"optimizer": opt_state, "scheduler": r.sched.state_dict()}
+    if r.ref is not None and r.cfg.algo.ref_reset_every:
+        state["reference"] = fsdp.full_state(r.ref) or r.ref.state_dict()
+    if r.rank:
+        return
     if m.get("acc/heldout") is not None:
-        checkpoint.mark_best(out, step, m["acc/heldout"])
-    checkpoint.save(out, step, model, tok, state, keep=cfg.train.keep_checkpoints)
+        checkpoint.mark_best(r.out, step, m["acc/heldout"])
+    checkpoint.save(r.out, step, r.model, r.tok, state, keep=r.cfg.train.keep_checkpoints, state_dict=weights)
 
 
 def _preflight_memory(cfg, model, tok, heldout, render, log) -> None:

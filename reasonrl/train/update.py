@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from reasonrl import dist
+from reasonrl import dist, fsdp
 from reasonrl.algo.aggregation import StepTotals
 from reasonrl.algo.logprobs import sequence_logprobs
 from reasonrl.algo.loss import policy_loss
@@ -49,11 +49,31 @@ def _width(attn: torch.Tensor, p: int) -> int:
 def _forward_logp(model, ids, attn, p, temperature, micro, autocast="none"):
     """(n, P+T) -> logprobs (n, T); each micro-batch runs only up to its own longest completion (0 after)."""
     out = torch.zeros(ids.shape[0], ids.shape[1] - p, device=ids.device)
+    n_micro = -(-ids.shape[0] // micro)
+    busiest = _busiest(model, n_micro)
     for i in range(0, ids.shape[0], micro):
         t = _width(attn[i:i + micro], p)
         out[i:i + micro, :t] = sequence_logprobs(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p,
                                                  temperature, autocast=autocast)[0]
+    _idle_passes(model, ids.device, busiest - n_micro, temperature, autocast, backward=False)
     return out
+
+
+def _busiest(model, n_micro: int) -> int:
+    """FSDP: the most micro-batches any rank runs in this pass (asked before any of them runs, so the
+    collectives stay in the same order on every rank); n_micro otherwise."""
+    return int(dist.all_reduce([float(n_micro)], "max")[0]) if fsdp.is_sharded(model) else n_micro
+
+
+def _idle_passes(model, device, missing: int, temperature, autocast, backward: bool) -> None:
+    """FSDP: every rank must run as many forwards (and backwards) as the busiest one; a rank with
+    `missing` micro-batches fewer runs them on a 2-token dummy with zero weight."""
+    ids = torch.zeros(1, 2, dtype=torch.long, device=device)
+    for _ in range(missing):
+        with torch.set_grad_enabled(backward):
+            logp = sequence_logprobs(model, ids, torch.ones_like(ids), 1, temperature, autocast=autocast)[0]
+        if backward:
+            (logp.sum() * 0.0).backward()
 
 
 def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: float, max_new_tokens: int,
@@ -90,6 +110,8 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
         for mb in _mini_batches(order, algo.mini_batches):
             totals = step_totals(mask[mb], max_new_tokens)
             optimizer.zero_grad(set_to_none=True)
+            n_micro = -(-mb.numel() // micro_batch_size)
+            busiest = _busiest(model, n_micro)
             for i in range(0, mb.numel(), micro_batch_size):
                 idx = mb[i:i + micro_batch_size].to(device)
                 t = _width(attn[idx], p)
@@ -118,8 +140,10 @@ def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: floa
                     sums[k] += st.get(k, 0.0) * st["tokens"]
                 sums["ratio/max"] = max(sums["ratio/max"], st.get("ratio/max", 1.0))
                 sums["ratio/min"] = min(sums["ratio/min"], st.get("ratio/min", 1.0))
-            dist.all_reduce_grads(model.parameters())
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm).item()
+            _idle_passes(model, device, busiest - n_micro, temperature, autocast, backward=True)
+            if not fsdp.is_sharded(model):     # FSDP has already summed them in its reduce-scatter
+                dist.all_reduce_grads(model.parameters())
+            norm = fsdp.item(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
             if not math.isfinite(norm):
                 optimizer.zero_grad(set_to_none=True)
                 stats["update/skipped_nonfinite"] += 1
