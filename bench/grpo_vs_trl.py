@@ -9,6 +9,8 @@ arithmetic prompts x 8 samples, 64 new tokens, temperature 1.0, beta 0.04 with a
 reward. reasonrl runs its real trainer pieces (reasonrl.train.collect.collect + reasonrl.train.update.
 policy_update, as the loop in reasonrl/train/rl.py calls them); TRL runs GRPOTrainer.train() with its
 defaults otherwise, including GRPOConfig's gradient checkpointing (on; `--trl-no-checkpointing` turns it off).
+Memory: TRL saves activation memory by recomputing them (checkpointing); reasonrl by micro-batching the
+64 sequences (`--micro 16` = train.micro_batch_size=16, the default here; 64 = one forward/backward for all).
 
 Every run is a fresh subprocess pinned with `taskset -c CORE`, one torch thread, one warm-up step
 then --steps measured steps; runs alternate reasonrl, TRL, reasonrl, TRL (--pairs pairs). Two length
@@ -141,7 +143,7 @@ class Phases:
 
 
 # ---------------------------------------------------------------- the two workers
-def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name: str) -> list[dict]:
+def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name: str, micro: int = 64) -> list[dict]:
     import copy
 
     import torch
@@ -157,7 +159,7 @@ def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name:
                              "algo.dynamic_sampling=false", "algo.mask_truncated=false", "rollout.temperature=1.0",
                              f"rollout.max_new_tokens={NEW_TOKENS}", f"rollout.num_generations={G}",
                              f"rollout.backend={backend_name}", f"train.prompts_per_step={PROMPTS}",
-                             "train.micro_batch_size=64", "train.lr=1e-6", "train.max_grad_norm=1.0"])
+                             f"train.micro_batch_size={micro}", "train.lr=1e-6", "train.max_grad_norm=1.0"])
     model, tok = load_model(folder, "float32", "cpu", "sdpa")
     ref = copy.deepcopy(model).requires_grad_(False).eval() if beta > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
@@ -188,7 +190,7 @@ def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name:
         torch.manual_seed(step)
         batch, _, _ = collect(step, cfg, Task(), backend, reward_fn, render)
         policy_update(model, ref, opt, batch, cfg.algo, temperature=1.0, max_new_tokens=NEW_TOKENS,
-                      micro_batch_size=64, max_grad_norm=1.0, step_seed=step)
+                      micro_batch_size=micro, max_grad_norm=1.0, step_seed=step)
         backend.sync_weights(model)
         out.append({"step_s": time.perf_counter() - t0, "phases": dict(ph.t), "tokens": ph.tokens})
     return out[1:]
@@ -250,7 +252,7 @@ def worker(a) -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as work:
         if a.worker == "reasonrl":
-            steps = run_reasonrl(Path(a.folder), a.mode, a.beta, a.steps, a.backend)
+            steps = run_reasonrl(Path(a.folder), a.mode, a.beta, a.steps, a.backend, a.micro)
         else:
             steps = run_trl(Path(a.folder), a.mode, a.beta, a.steps, work, not a.trl_no_checkpointing)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB -> MiB (Linux)
@@ -283,7 +285,8 @@ def step_flops(tokens: list[tuple[int, int]], beta: float) -> float:
 
 def launch(fw: str, folder: Path, a) -> dict:
     cmd = ["taskset", "-c", str(a.core), sys.executable, __file__, "--worker", fw, "--folder", str(folder),
-           "--mode", a.mode_now, "--beta", str(a.beta), "--steps", str(a.steps), "--backend", a.backend]
+           "--mode", a.mode_now, "--beta", str(a.beta), "--steps", str(a.steps), "--backend", a.backend,
+           "--micro", str(a.micro)]
     cmd += ["--trl-no-checkpointing"] if a.trl_no_checkpointing else []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -317,6 +320,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2, help="measured steps per run, after one warm-up step")
     ap.add_argument("--core", type=int, default=1, help="CPU core to pin every run to (taskset -c)")
     ap.add_argument("--backend", default="fast", help="reasonrl rollout backend (fast or hf)")
+    ap.add_argument("--micro", type=int, default=16,
+                    help="reasonrl train.micro_batch_size (sequences per forward/backward; 64 = the whole batch in one)")
     ap.add_argument("--trl-no-checkpointing", action="store_true",
                     help="turn off gradient checkpointing in TRL (GRPOConfig's default is on; reasonrl never uses it)")
     ap.add_argument("--worker", choices=["reasonrl", "trl"], help=argparse.SUPPRESS)
@@ -332,7 +337,8 @@ def main(argv=None) -> int:
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ceiling = matmul_ceiling()
     print(f"# workload: Qwen2 {HIDDEN}h x {LAYERS}L, {PROMPTS} prompts x {G} samples x {NEW_TOKENS} new tokens, "
-          f"fp32, AdamW, beta {a.beta}; reasonrl backend '{a.backend}'; matmul ceiling {ceiling:.1f} GFLOP/s")
+          f"fp32, AdamW, beta {a.beta}; reasonrl backend '{a.backend}', micro-batch {a.micro}; "
+          f"matmul ceiling {ceiling:.1f} GFLOP/s")
     if a.trl_no_checkpointing:
         print("# TRL gradient checkpointing: off (not TRL's default)")
     print(f"# {a.pairs} pairs x {a.steps} measured steps per run (1 warm-up step each); phases in seconds (median)")
