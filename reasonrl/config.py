@@ -77,6 +77,9 @@ class RolloutConfig:
     server_timeout_s: float = 120.0   # backend=server: seconds per HTTP call
     server_retries: int = 3           # backend=server: tries per call (connection errors, 429, 5xx, stale version)
     server_probe: bool = True         # backend=server: after each sync, compare server and trainer logprobs
+    vllm_gpu_memory: float = 0.3      # backend=vllm: gpu_memory_utilization (the trainer shares the GPU)
+    vllm_dtype: str = "auto"          # backend=vllm: engine dtype ("auto" = the policy's dtype)
+    vllm_seed: int = 0                # backend=vllm: engine seed; request r gets SamplingParams(seed=vllm_seed + r)
 
 
 @dataclass(frozen=True)

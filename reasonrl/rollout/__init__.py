@@ -21,17 +21,17 @@ class RolloutBackend(Protocol):
     def sync_weights(self, model) -> None: ...
 
 
-def _vllm_backend(model, tokenizer):
+def _vllm_backend(model, tokenizer, rollout=None):
     """vLLM is an optional extra: imported only when this backend is selected."""
     from reasonrl.rollout.vllm import VLLMBackend
 
-    return VLLMBackend(model, tokenizer)
+    return VLLMBackend(model, tokenizer, rollout=rollout)
 
 
 BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend, "vllm": _vllm_backend}
 
 
-TAKES_ROLLOUT = {"server"}     # backends whose settings come from the rollout config (rollout.server_*)
+TAKES_ROLLOUT = {"server", "vllm"}   # backends whose settings come from the rollout config (rollout.server_*, vllm_*)
 
 
 def make_backend(name: str, model, tokenizer, rollout=None):

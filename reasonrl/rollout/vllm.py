@@ -28,10 +28,10 @@ What was followed (read via search, not run):
     worker) is the newer way to reach the same `load_weights`; `VLLM_ENABLE_V1_MULTIPROCESSING=0` (vLLM's
     environment variables page) keeps the V1 engine core in this process so both paths stay in-process.
 
-Settings come from the environment (the trainer's config has no rollout.vllm section yet):
-  REASONRL_VLLM_GPU_MEMORY  0.3    gpu_memory_utilization (the trainer shares the GPU)
-  REASONRL_VLLM_DTYPE       auto   engine dtype ("auto" = the policy's dtype)
-  REASONRL_VLLM_SEED        0      engine seed; request r of the run gets SamplingParams(seed=SEED + r)
+Settings are config keys (reasonrl.config.RolloutConfig):
+  rollout.vllm_gpu_memory  0.3    gpu_memory_utilization (the trainer shares the GPU)
+  rollout.vllm_dtype       auto   engine dtype ("auto" = the policy's dtype)
+  rollout.vllm_seed        0      engine seed; request r of the run gets SamplingParams(seed=vllm_seed + r)
 
 CPU:  not supported (vLLM needs a GPU); the contract tests run on CPU with the fake engine:
       .venv/bin/pytest tests/rollout/test_vllm_contract.py
@@ -79,10 +79,11 @@ class VLLMSettings:
     seed: int = 0
 
     @classmethod
-    def from_env(cls) -> "VLLMSettings":
-        e = os.environ.get
-        return cls(gpu_memory_utilization=float(e("REASONRL_VLLM_GPU_MEMORY", cls.gpu_memory_utilization)),
-                   dtype=e("REASONRL_VLLM_DTYPE", cls.dtype), seed=int(e("REASONRL_VLLM_SEED", cls.seed)))
+    def from_rollout(cls, rollout) -> "VLLMSettings":
+        """From a RolloutConfig (rollout.vllm_*); None = the defaults."""
+        if rollout is None:
+            return cls()
+        return cls(gpu_memory_utilization=rollout.vllm_gpu_memory, dtype=rollout.vllm_dtype, seed=rollout.vllm_seed)
 
 
 def engine_dtype(model, setting: str) -> str:
@@ -126,9 +127,9 @@ def collect_outputs(request_outputs, n: int, pad_id: int):
 class VLLMBackend:
     """A colocated vLLM engine; `sync_weights` pushes the policy's weights into it in-process."""
 
-    def __init__(self, model, tokenizer, settings: VLLMSettings | None = None):
+    def __init__(self, model, tokenizer, settings: VLLMSettings | None = None, rollout=None):
         self.vllm = import_vllm()
-        self.settings = settings or VLLMSettings.from_env()
+        self.settings = settings or VLLMSettings.from_rollout(rollout)
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer)
         self.device = next(model.parameters()).device

@@ -210,6 +210,18 @@ def test_contract_engine_settings_and_sampling_params(backend, policy):
     assert (g.temperature, g.top_p, g.top_k) == (0.0, 1.0, -1) and s.seed != g.seed
 
 
+def test_contract_settings_come_from_the_rollout_config(policy, monkeypatch):
+    from reasonrl.config import load_config
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm())
+    cfg = load_config(None, ["rollout.backend=vllm", "rollout.vllm_gpu_memory=0.55", "rollout.vllm_dtype=bfloat16",
+                             "rollout.vllm_seed=7"])
+    b = make_backend(cfg.rollout.backend, *policy, cfg.rollout)
+    kw = b.llm.kwargs
+    assert (kw["gpu_memory_utilization"], kw["dtype"], kw["seed"]) == (0.55, "bfloat16", 7)
+    b.generate(PROMPTS, n=1, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=2)
+    assert b.llm.calls[0].seed == 7 + 1          # request r (counted from 1) of the run: vllm_seed + r
+
+
 def test_contract_tokens_masks_texts_shapes(backend, policy):
     model, tok = policy
     n = 3
