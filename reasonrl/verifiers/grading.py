@@ -20,14 +20,16 @@ from reasonrl.errors import UserError
 from reasonrl.types import Verdict
 
 _MISSING = object()
+FALLBACK = "last number (fallback)"   # the reason prefix of answers found only by the opt-in fallback
 
 
 @dataclass
 class Graded:
     line: int
     row: dict
-    verdict: Verdict | None = None    # None when the row was dropped
-    dropped: str = ""                 # why the row was not scored
+    verdict: Verdict | None = None    # None when the row was dropped or bad
+    dropped: str = ""                 # why the row was not scored (gold unusable or missing)
+    bad: str = ""                     # why the row's response is unusable (not a string)
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
@@ -36,8 +38,13 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     if not p.is_file():
         raise UserError(f"{p}: no such file")
     out = []
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with p.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                from reasonrl.data.read import not_utf8
+                raise UserError(f"{p}:{n}: {not_utf8(raw, e.start)}") from None
             if not line.strip():
                 continue
             try:
@@ -103,6 +110,8 @@ def grade_file(path, *, gold_field: str, response_field: str, verifier: str = "m
     from reasonrl.verifiers import VERIFIERS
 
     rows = read_jsonl(path)[:limit] if limit else read_jsonl(path)
+    if not rows:
+        raise UserError(f"{path}: no rows to grade (the file is empty)")
     _require_field(path, rows, response_field, "--response-field")
     kept, dropped = load_gold_rows(path, gold_field=gold_field, verifier=verifier, rows=rows)
     ver = VERIFIERS[verifier]
@@ -110,7 +119,11 @@ def grade_file(path, *, gold_field: str, response_field: str, verifier: str = "m
     todo = []
     for n, row, gold in kept:
         response = get_field(row, response_field, None)
-        answer, how = ver.extract(str(response), policy) if isinstance(response, str) else (None, "no response")
+        if not isinstance(response, str):
+            what = "missing" if response is None else f"a {type(response).__name__}, not a string"
+            graded[n] = Graded(n, row, bad=f"{path}:{n}: response field '{response_field}' is {what}")
+            continue
+        answer, how = ver.extract(response, policy)
         if answer is None:
             graded[n] = Graded(n, row, Verdict(0.0, "unparseable", how))
         else:
@@ -121,6 +134,31 @@ def grade_file(path, *, gold_field: str, response_field: str, verifier: str = "m
         for (n, row, _, answer, how), v in zip(part, verdicts):
             graded[n] = Graded(n, row, dataclasses.replace(v, reason=f"{how}: {v.reason}", answer=answer))
     return [graded[n] for n, _ in rows]
+
+
+def grade_math_responses(responses: list[str], golds: list, *, fallback: bool = False, strict: bool = True,
+                         pool=None) -> list[Verdict]:
+    """Extract and judge N math responses against their golds, as `reasonrl verify` does per row: the
+    answer must come from an explicit marker (GRADE_SOURCES), unless `fallback` adds the last number."""
+    import dataclasses
+
+    from reasonrl.verifiers.answer import GRADE_SOURCES, extract_answer
+    from reasonrl.verifiers.mathcheck import math_check_many
+
+    sources = GRADE_SOURCES + (("number",) if fallback else ())
+    out: list[Verdict | None] = [None] * len(responses)
+    todo = []
+    for i, text in enumerate(responses):
+        answer, how = extract_answer(text, sources)
+        if answer is None:
+            out[i] = Verdict(0.0, "unparseable", how)
+        else:
+            todo.append((i, answer, how))
+    verdicts = math_check_many(golds=[str(golds[i]) for i, _, _ in todo], preds=[a for _, a, _ in todo],
+                               strict=strict, pool=pool)
+    for (i, answer, how), v in zip(todo, verdicts):
+        out[i] = dataclasses.replace(v, reason=f"{how}: {v.reason}", answer=answer)
+    return out  # type: ignore[return-value]
 
 
 def _truthy(v) -> bool | None:
@@ -137,8 +175,11 @@ def summarize(graded: list[Graded], label_field: str | None = None) -> dict:
     """Counts by status, accuracy over scored rows, and (with labels) agreement with them."""
     st = Counter(g.verdict.status for g in graded if g.verdict is not None)
     scored = sum(st.values())
-    s = {"rows": len(graded), "scored": scored, "dropped": sum(1 for g in graded if g.verdict is None),
+    s = {"rows": len(graded), "scored": scored, "dropped": sum(1 for g in graded if g.dropped),
+         "bad": sum(1 for g in graded if g.bad),
          **{k: st.get(k, 0) for k in ("correct", "wrong", "unparseable", "timeout", "error")},
+         "statuses": dict(sorted(st.items(), key=lambda kv: (-kv[1], kv[0]))),
+         "fallback": sum(1 for g in graded if g.verdict is not None and g.verdict.reason.startswith(FALLBACK)),
          "accuracy": st.get("correct", 0) / scored if scored else 0.0}
     if label_field:
         pairs = [(g.verdict.status == "correct", _truthy(get_field(g.row, label_field, None)))
@@ -153,10 +194,14 @@ def summarize(graded: list[Graded], label_field: str | None = None) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"rows {s['rows']} | scored {s['scored']} | dropped (gold unusable or missing) {s['dropped']}",
-             f"correct {s['correct']} | wrong {s['wrong']} | unparseable {s['unparseable']} | "
-             f"timeout {s['timeout']} | error {s['error']}",
+    lines = [f"rows {s['rows']} | scored {s['scored']} | dropped (gold unusable or missing) {s['dropped']} | "
+             f"bad rows (response not a string) {s['bad']}",
+             "verdicts by status: " + (" | ".join(f"{k} {v}" for k, v in s["statuses"].items()) or "none"),
              f"accuracy {s['accuracy']:.2%} of scored rows"]
+    if s.get("fallback_on"):
+        lines.append(f"warning: last-number fallback on (--extract lenient): {s['fallback']} answers were guessed "
+                     "from the last number of the text; such guesses can accept an intermediate number, so do not "
+                     "compare this accuracy with graders that need an explicit answer")
     if "labels" in s:
         lab = s["labels"]
         lines.append(f"agreement with labels {lab['agreement']:.2%} ({lab['agree']}/{lab['n']}): "
@@ -169,7 +214,7 @@ def format_summary(s: dict) -> str:
 def verdict_record(g: Graded) -> dict:
     """The row with its verdict beside it, as written by `reasonrl verify`."""
     if g.verdict is None:
-        v = {"score": None, "status": "dropped", "answer": None, "reason": g.dropped}
+        v = {"score": None, "status": "bad_row" if g.bad else "dropped", "answer": None, "reason": g.bad or g.dropped}
     else:
         v = {"score": g.verdict.score, "status": g.verdict.status, "answer": g.verdict.answer,
              "reason": g.verdict.reason}

@@ -6,10 +6,14 @@
 Gold always comes first and every entry point takes keyword-only `gold=`/`pred=` (math-verify's
 `verify(gold, target)` is asymmetric; peers have shipped call sites with the two swapped).
 
-1. Both sides are cleaned the same way: `$`, `\\text{}`/`\\textbf{}`/`\\mbox{}` wrappers, markdown
-   `**73**`, `10{,}000` and `10,000`, `\\dfrac`, a trailing period, `x = 5` -> `5`.
-2. Numeric: if both are plain numbers (integer, decimal, a/b, \\frac{a}{b}, \\frac12), they are compared
-   as exact fractions (decimals within 1e-6 relative); bounded work, no pool round trip.
+1. Both sides are cleaned the same way: `$`, `\\text{}`/`\\textbf{}`/`\\mbox{}` wrappers, a unit in text
+   after a value (`17\\text{ any text}`, `15\\mbox{ cm}^2`), markdown `**73**`, thousands separators
+   (`10{,}000`, `1\\,000`, `1\\!000`, `11,\\! 111`), `\\dfrac`, `percent`, `A \\approx B` -> `A`, a trailing
+   period.
+2. Numeric: if both are plain numbers (integer, decimal, a/b, \\frac{a}{b}, \\frac12, `x = 5`, `1 000`,
+   `125 miles`), they are compared as exact fractions (decimals within 1e-6 relative); bounded work,
+   no pool round trip. A decimal comma (`2,74`) is read only against a gold written with a point,
+   and never where it could be a thousands grouping (`2,740`).
 3. Symbolic: math-verify in a worker process (reasonrl.verifiers.pool) under a wall-clock limit, with
    its own signal-based timeouts off (a timeout must be a verdict of its own, not a silent False).
    strict=True (default) parses each side as one boxed expression, so multi-part answers are sets that
@@ -29,36 +33,69 @@ __all__ = ["as_number", "clean", "gold_problems", "init_worker", "math_check_man
            "numeric_verdict", "symbolic_check"]
 
 MAX_ANSWER_CHARS = 1000
-_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)\}")
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textnormal|textrm|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)\}")
+# a unit written as text after a value: `17\text{ any text}`, `15\mbox{ cm}^2`, `125\textnormal{ miles}`
+_UNIT_TEXT = re.compile(r"(?<=\S)\s*\\(?:text|textnormal|textrm|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}"
+                        r"(?:\^\{?\d\}?)?\s*$")
+_NUM_SPACING = re.compile(r"(?<=\d)(?:\\[,!: ]|\{,\}|\\thinspace|[\u2009\u202f])(?=\d{3}(?!\d))|"
+                          r"(?<=\d,)\\!\s*(?=\d{3}(?!\d))")
+_PERCENT_WORD = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?", re.I)
 _DEC = re.compile(r"-?(?:\d{1,40}(?:\.\d{1,40})?|\.\d{1,40})")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_SPACED_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"-?\d{1,40},\d{1,40}")
 _FRAC = re.compile(r"(-?)\\frac\s*\{\s*(-?\d{1,40})\s*\}\s*\{\s*(-?\d{1,40})\s*\}")
 _FRAC_SHORT = re.compile(r"(-?)\\frac(\d)(\d)")
 _SLASH = re.compile(r"(-?\d{1,40})\s*/\s*(\d{1,40})")
 _ASSIGN = re.compile(r"[a-zA-Z]\s*=\s*(.+)")
+# words that may follow a number as its unit; a connective ("3 or more", "5 to 7") is never dropped
+_UNIT_WORDS = re.compile(r"(-?[\d.,/]*\d)\s+([A-Za-z][A-Za-z.]*(?:\s+[A-Za-z][A-Za-z.]*){0,3})")
+CONNECTIVES = {"or", "and", "to", "not", "than", "more", "less", "least", "most", "at", "between", "about",
+                "approximately", "roughly", "nearly", "around", "either", "plus", "minus", "times", "over", "by",
+                "of", "is", "are", "if", "when", "but", "except", "per", "each", "divided", "i", "x", "y", "n"}
+
+
+def _approx_tail(s: str) -> str:
+    """`\\frac{\\sqrt3}{3} \\approx 0.577` -> the exact form; `x \\approx 3.1` -> the value."""
+    left, _, right = re.split(r"(\\approx|≈)", s, maxsplit=1) if ("\\approx" in s or "≈" in s) else (s, "", "")
+    left = left.strip()
+    if not right:
+        return s
+    return right.strip() if re.fullmatch(r"[A-Za-z]?\s*=?", left) else left.rstrip("=").strip()
 
 
 def clean(text: str) -> str:
     """Surface clean-up applied to gold and prediction alike (no mathematics)."""
     s = text.strip()
-    for _ in range(3):
-        s = _WRAPPERS.sub(r"\1", s)
-    s = re.sub(r"^\*\*(.*)\*\*$", r"\1", s.strip())
-    s = s.replace("{,}", "").replace("\\!", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = s.replace("\\left", "").replace("\\right", "")
-    s = s.strip().strip("$").strip()
+    s = re.sub(r"(?<!\\)\$", "", s).strip()
     if s.startswith("\\(") and s.endswith("\\)") or s.startswith("\\[") and s.endswith("\\]"):
         s = s[2:-2].strip()
-    return s.rstrip(".").strip()
+    s = re.sub(r"^\*\*(.*)\*\*$", r"\1", s.strip()).rstrip(".").strip()
+    s = _UNIT_TEXT.sub("", s)
+    for _ in range(3):
+        s = _WRAPPERS.sub(r"\1", s)
+    s = _NUM_SPACING.sub("", s)
+    s = s.replace("{,}", "").replace("\\!", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\cfrac", "\\frac").replace("\\left", "").replace("\\right", "")
+    s = _PERCENT_WORD.sub("\\\\%", s)
+    s = _approx_tail(s)
+    return s.rstrip("\\").rstrip(".").strip()
 
 
 def as_number(text: str) -> Fraction | None:
-    """An exact value for a plain number (12, -3.5, 7/8, \\frac{7}{8}, \\frac78, 10,000), else None."""
-    s = clean(text).replace("\\$", "").replace("\\%", "").replace("^\\circ", "").replace("^{\\circ}", "")
+    """An exact value for a plain number (12, -3.5, 7/8, \\frac{7}{8}, \\frac78, 10,000, 1 000, `17 apples`),
+    else None."""
+    s = clean(text).replace("\\$", "").replace("\\%", "").replace("%", "").replace("^\\circ", "")
+    s = s.replace("^{\\circ}", "").replace("€", "").replace("£", "").strip()
     m = _ASSIGN.fullmatch(s)
     s = (m.group(1) if m else s).strip()
-    if _THOUSANDS.fullmatch(s):
-        s = s.replace(",", "")
+    m = _UNIT_WORDS.fullmatch(s)
+    if m and not CONNECTIVES & set(m.group(2).lower().replace(".", " ").split()):
+        s = m.group(1)
+    if _THOUSANDS.fullmatch(s) or _SPACED_THOUSANDS.fullmatch(s):
+        s = s.replace(",", "").replace(" ", "")
+    if s.startswith("+") and _DEC.fullmatch(s[1:]):
+        s = s[1:]
     if _DEC.fullmatch(s):
         return Fraction(s)
     for pat in (_FRAC, _FRAC_SHORT):
@@ -72,9 +109,22 @@ def as_number(text: str) -> Fraction | None:
     return None
 
 
+def _decimal_comma(text: str, other: str) -> Fraction | None:
+    """`2,74` read as 2.74 only where that is unambiguous: the other side is a decimal written with a
+    point, and this side is `digits,digits` that is not a thousands grouping."""
+    s = clean(text)
+    if not _DECIMAL_COMMA.fullmatch(s) or _THOUSANDS.fullmatch(s) or "." not in clean(other):
+        return None
+    return as_number(s.replace(",", "."))
+
+
 def numeric_verdict(*, gold: str, pred: str) -> Verdict | None:
     """Exact comparison when both sides are plain numbers; None when either is not."""
     g, p = as_number(gold), as_number(pred)
+    if g is None and p is not None:
+        g = _decimal_comma(gold, pred)
+    elif p is None and g is not None:
+        p = _decimal_comma(pred, gold)
     if g is None or p is None:
         return None
     decimal = "." in clean(gold) or "." in clean(pred)

@@ -2,7 +2,8 @@
 a gold answer once when the data is loaded.
 
     exact       last <answer> block anywhere, string equality (the walk task; unchanged behaviour)
-    math        <answer> block / last \\boxed{} / #### (after </think>), math-verify in workers
+    math        <answer> block / last \\boxed{} group / final-answer phrase / #### (after </think>),
+                math-verify in workers
     countdown   <answer> block (after </think>), each number once, value = target
     arithmetic  <answer> / \\boxed{} / ####, exact value of an arithmetic expression
     code        ```python block / <answer> / whole text, run against the tests in the sandbox
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reasonrl.types import Verdict
-from reasonrl.verifiers.answer import exact_verifier, extract_answer
+from reasonrl.verifiers.answer import GRADE_SOURCES, exact_verifier, extract_answer
 from reasonrl.verifiers.codecheck import code_check_many, code_check_one, code_gold_problem, extract_code
 from reasonrl.verifiers.countdown import (arithmetic_gold_problem, arithmetic_verifier, countdown_gold_problem,
                                           countdown_verifier)
@@ -22,8 +23,9 @@ from reasonrl.verifiers.settings import current
 
 POLICIES = {  # extraction policy name -> (sources, search only after </think>)
     "tag": (("answer",), False),
-    "math": (("answer", "boxed", "hash"), True),
-    "lenient": (("answer", "boxed", "hash", "number"), True),
+    "math": (("answer", "boxed", "final", "hash"), True),
+    "grade": (GRADE_SOURCES, True),                # `reasonrl verify`: explicit markers only
+    "lenient": (GRADE_SOURCES + ("number",), True),  # opt-in last-number fallback
     "countdown": (("answer",), True),
 }
 

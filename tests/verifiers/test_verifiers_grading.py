@@ -56,21 +56,42 @@ def test_dotted_fields():
 
 
 def test_gsm8k_model_solutions_agree_with_openai_labels():
-    """5276 GPT-3 GSM8K solutions ("... A: n"), graded with the last-number fallback, against
-    OpenAI's published is_correct labels."""
+    """5276 GPT-3 GSM8K solutions ("... A: n"), graded by the default rule (explicit markers only: the
+    closing "A: n" line is one), against OpenAI's published is_correct labels."""
     graded = grade_file(data_path("labelled_outputs/gsm8k_model_solutions/samples.jsonl"), gold_field="gold_answer",
-                        response_field="response", verifier="math", policy="lenient")
+                        response_field="response", verifier="math", policy="grade")
     lab = summarize(graded, "label")["labels"]
     assert (lab["n"], lab["agree"]) == (5276, 5276)
 
 
-@pytest.mark.slow
 def test_qwen_math_samples_agree_with_qwen_grader_labels():
-    """800 Qwen2.5-Math CoT samples on MATH: one disagreement, a known error of Qwen's grader (gold
-    `10{,}000` vs `10000`, labelled false); the 8 '4:30p..' rows have a garbled gold and both say wrong."""
+    """800 Qwen2.5-Math CoT samples on MATH, default rule: one disagreement, a known error of Qwen's
+    grader (gold `10{,}000` vs `10000`, labelled false); the 8 '4:30p..' rows have a garbled gold and
+    both say wrong. Two responses end in garbage holding '######' after their box: a run of more than
+    four '#' is not a GSM8K answer line, so the box is read."""
     graded = grade_file(data_path("labelled_outputs/qwen25math_math_cot_100/samples.jsonl"), gold_field="gold_answer",
-                        response_field="response", verifier="math", policy="lenient")
+                        response_field="response", verifier="math", policy="grade")
     lab = summarize(graded, "label")["labels"]
     assert (lab["n"], lab["agree"], lab["verifier_yes_label_no"], lab["verifier_no_label_yes"]) == (800, 799, 1, 0)
     odd = [g for g in graded if (g.verdict.status == "correct") != g.row["label"]]
     assert odd[0].row["gold_answer"] == "10{,}000" and odd[0].verdict.answer == "10000"
+
+
+def test_bad_rows_are_counted_apart_from_scored_rows(tmp_path):
+    p = _write(tmp_path, [{"a": "3", "r": "\\boxed{3}"}, {"a": "3", "r": 3}, {"a": "3", "r": None}, {"a": "3"}])
+    graded = grade_file(p, gold_field="a", response_field="r")
+    s = summarize(graded)
+    assert (s["rows"], s["scored"], s["bad"], s["dropped"], s["correct"]) == (4, 1, 3, 0, 1)
+    assert graded[1].bad == f"{p}:2: response field 'r' is a int, not a string"
+    assert graded[2].bad.endswith("is missing") and graded[1].verdict is None
+
+
+def test_empty_and_non_utf8_inputs_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(UserError, match=r"empty.jsonl: no rows to grade \(the file is empty\)"):
+        grade_file(empty, gold_field="a", response_field="r")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"a": "1", "r": "1"}\n{"a": "caf\xe9", "r": "1"}\n')
+    with pytest.raises(UserError, match=r"latin.jsonl:2: not UTF-8 text \(byte 0xe9 at column 11;"):
+        grade_file(latin, gold_field="a", response_field="r")

@@ -33,6 +33,36 @@ HARD_CASES = [  # (gold, prediction, strict, expected status, why)
     ("B", "A or B or C", True, "wrong", "hedged multiple choice"),
     ("\\sqrt{2}/2", "\\frac{1}{\\sqrt2}", True, "correct", "symbolic equality"),
     ("5", "", True, "unparseable", "empty answer"),
+    # number formats
+    ("1000", "1\\,000", True, "correct", "thin space as thousands separator"),
+    ("1000", "1\\!000", True, "correct", "negative thin space"),
+    ("1000000", "1 000 000", True, "correct", "spaced thousands"),
+    ("11111111100", "11,\\! 111,\\! 111,\\! 100", True, "correct", "MATH's `,\\!` grouping"),
+    ("0.111", "0,111", True, "correct", "a leading 0 makes the comma a decimal comma"),
+    ("2.74", "2,74", True, "correct", "decimal comma: gold is a decimal, 2 digits after the comma"),
+    ("2.740", "2,740", True, "wrong", "ambiguous: 2,740 is two thousand seven hundred and forty"),
+    ("274", "2,74", True, "wrong", "no decimal comma against an integer gold: 2,74 stays a list"),
+    ("2.5", "+2.5", True, "correct", "explicit plus sign"),
+    # units and words after the value
+    ("17", "17\\text{ any text}", True, "correct", "text after the number (NeMo-Skills)"),
+    ("15", "15\\mbox{ cm}^2", True, "correct", "a unit with an exponent"),
+    ("125", "125 miles", True, "correct", "a unit word"),
+    ("17", "17 or more", True, "wrong", "an open-ended bound is not a value"),
+    ("28\\%", "28 percent", True, "correct", "percent written out"),
+    ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} \\approx 0.577", True, "correct", "exact form, then an approximation"),
+    # inequalities, intervals, matrices, ordered answers
+    ("5", "x \\geq 5", True, "wrong", "an inequality is not its bound"),
+    ("x \\geq 5", "x \\ge 5", True, "correct", "the same inequality"),
+    ("[5, \\infty)", "x \\geq 5", True, "wrong", "strict: an interval is not matched to an inequality"),
+    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True,
+     "correct", "the same matrix in another environment"),
+    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "4", True, "wrong", "a matrix is not its last entry"),
+    ("(-6, 10)", "(10, -6)", True, "wrong", "coordinates match in order"),
+    ("(1,2), (3,4)", "(3,4), (1,2)", True, "correct", "a list of solution pairs is a set; each pair is ordered"),
+    ("3, 5, 7", "3, 5, 7", True, "correct", "all boxes joined: \\boxed{3}, \\boxed{5}, \\boxed{7}"),
+    ("\\frac{639}{40}", "15\\frac{39}{40}, \\frac{639}{40}", True, "correct",
+     "boxes joined by 'or' that all equal the gold (MATH-500 writes `\\boxed{15\\frac{39}{40}}, or \\boxed{..}`)"),
+    ("5", "3, 5", True, "wrong", "`\\boxed{3} or \\boxed{5}`: a hedge is right only if every box is"),
 ]
 
 
