@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared check for a lent GPU machine (no network, no weights to download): builds a randomly
+# One prepared check for a GPU machine (no network, no weights to download): builds a randomly
 # initialised model of the Qwen2-0.5B shape (24 layers, hidden 896, 14 heads, 2 KV heads, MLP 4864;
 # the vocabulary is the embedded char tokenizer's, so the embedding matrix is small), then runs a few
 # RL steps under torchrun once per mode in MODES, with the chosen rollout backend and dtype:
@@ -14,7 +14,7 @@
 #
 # Random weights: rewards are ~0 (so algo.skip_zero_variance=false keeps every group in the update), the
 # point is throughput. MFU = (flops/generate + flops/logprobs + flops/update) / step time / (peak * NPROC),
-# with the 2N / 6N FLOPs-per-token estimates of reasonrl.cost (attention FLOPs not counted; under LoRA the
+# with the 2N / 6N FLOPs-per-token estimates of reasonrl.report.cost (attention FLOPs not counted; under LoRA the
 # 6N update estimate overstates the work, as no base-weight gradients are computed).
 set -euo pipefail
 SHAPE=${SHAPE:-qwen2-0.5b}; NPROC=${NPROC:-1}; STEPS=${STEPS:-3}; DTYPE=${DTYPE:-bfloat16}

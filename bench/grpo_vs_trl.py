@@ -1,4 +1,4 @@
-"""reasonrl vs TRL's GRPOTrainer on the same GRPO step, side by side (issue 8).
+"""reasonrl vs TRL's GRPOTrainer on the same GRPO step, side by side.
 
 The workload is built once, from config, with no download: a Qwen2ForCausalLM (vocab = 95 printable
 ASCII characters + pad/bos/eos/unk, hidden 256, intermediate 768, 4 layers, 4 heads, no GQA, untied
@@ -23,7 +23,7 @@ GFLOP/s counts the useful work of a step (real tokens only: generation + referen
 
 CPU:  .venv/bin/pip install -e '.[bench]'; python bench/grpo_vs_trl.py            (3-4 minutes on a shared 2-core box)
       python bench/grpo_vs_trl.py --beta 0 --modes fixed --pairs 2 --steps 2
-GPU:  not wired yet (issue 8 part 3: bf16, 0.5B-shaped model); this script pins to a CPU core.
+GPU:  not wired yet (no bf16 GPU variant with a 0.5B-shaped model); this script pins to a CPU core.
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def run_reasonrl(folder: Path, mode: str, beta: float, steps: int, backend_name:
         t0 = time.perf_counter()
         torch.manual_seed(step)
         batch, _, _ = collect(step, cfg, Task(), backend, reward_fn, render)
-        policy_update(model, ref, opt, batch, cfg.algo, temperature=1.0, max_new_tokens=NEW_TOKENS,
+        policy_update(model, ref, opt, batch, cfg.algo, max_new_tokens=NEW_TOKENS,
                       micro_batch_size=micro, max_grad_norm=1.0, step_seed=step)
         backend.sync_weights(model)
         out.append({"step_s": time.perf_counter() - t0, "phases": dict(ph.t), "tokens": ph.tokens})

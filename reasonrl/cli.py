@@ -1,128 +1,102 @@
-"""`reasonrl <command>`: each command is a thin call into the package.
+"""`reasonrl <command>`: each command is a thin call into the package; COMMANDS is the one table of them.
 
     reasonrl train    [CONFIG.yaml] [key=value ...]   RL (GRPO family); no CONFIG = the embedded tiny default
-    reasonrl pretrain [CONFIG.yaml] [key=value ...]   make the tiny base model of the embedded default
+    reasonrl --help | --version | <command> --help
 
-Bad input (unknown config key, wrong type, missing model folder, a run directory made by another
-config) ends with one line `reasonrl: error: ...` and exit code 2, never a traceback.
+The error boundary is `main`: no exception escapes a command as a traceback. Bad input (unknown
+config key, wrong type, missing model folder, a run directory made by another config: any UserError)
+ends with one line `reasonrl: error: ...` and exit code 2; any other failure with one line naming the
+command and the error, and exit code 1. `--debug` (anywhere on the line) or REASONRL_DEBUG=1 lets
+the traceback through instead. Nothing in the package imports this module.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
-EXIT_USAGE = 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
-# Subcommands that live with the code they run: "module" exposing `add_parser(subparsers)`, which
-# adds one subparser and sets `fn` (args -> exit code) with `set_defaults(fn=...)`.
-EXTRA_COMMANDS: list[str] = [
-    "reasonrl.verifiers.cli",
-    "reasonrl.check",
-    "reasonrl.eval.cli",
-    "reasonrl.report.cli",
-    "reasonrl.serve.command",
-    "reasonrl.serve.chat",
-    "reasonrl.train.sft_cli",
-    "reasonrl.train.rejection_cli",
-    "reasonrl.train.distill_cli",
-    "reasonrl.pipeline_cli",
-]
-
-
-def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
-    """First positional that is not key=value is the config file; the rest are overrides."""
-    config = None
-    overrides = []
-    for it in items:
-        if "=" in it:
-            overrides.append(it)
-        elif config is None:
-            config = it
-        else:
-            raise SystemExit(f"reasonrl: error: unexpected argument '{it}' (overrides are key=value)")
-    return config, overrides
+# name -> "module:function"; function(subparsers) adds `reasonrl NAME` and sets fn (args -> exit code)
+# with set_defaults(fn=...). The order is the order of `reasonrl --help`.
+COMMANDS: dict[str, str] = {
+    "train": "reasonrl.train.commands:add_train",
+    "check": "reasonrl.train.check:add_parser",
+    "pretrain": "reasonrl.train.commands:add_pretrain",
+    "sft": "reasonrl.train.commands:add_sft",
+    "sample": "reasonrl.train.commands:add_sample",
+    "distill": "reasonrl.train.commands:add_distill",
+    "pipeline": "reasonrl.pipeline.cli:add_parser",
+    "eval": "reasonrl.eval.cli:add_parser",
+    "verify": "reasonrl.verifiers.cli:add_parser",
+    "report": "reasonrl.report.cli:add_parser",
+    "serve": "reasonrl.serve.command:add_parser",
+    "chat": "reasonrl.serve.chat:add_parser",
+}
 
 
-def _defaults_help(cls) -> str:
-    """Every option with its default, for --help."""
-    from dataclasses import fields, is_dataclass
-
-    from reasonrl.config import to_dict
-
-    lines = []
-    for k, v in to_dict(cls()).items():
-        if isinstance(v, dict):
-            lines += [f"  {k}.{k2}={v2}" for k2, v2 in v.items()]
-        else:
-            lines.append(f"  {k}={v}")
-    del fields, is_dataclass
-    return "options (key=default):\n" + "\n".join(lines)
-
-
-def cmd_train(args) -> int:
-    from reasonrl.config import load_config
-    from reasonrl.train.rl import before_after_table, train
-
-    config, overrides = _split_args(args.items)
-    cfg = load_config(config, overrides)
-    result = train(cfg)
-    if not result.get("rank"):            # under torchrun only rank 0 prints the table
-        print()
-        print(before_after_table(result))
-    return result["exit_code"]
-
-
-def cmd_pretrain(args) -> int:
-    from reasonrl.config import load_config
-    from reasonrl.train.pretrain import PretrainConfig, pretrain
-
-    config, overrides = _split_args(args.items)
-    cfg = load_config(config, overrides, cls=PretrainConfig)
-    report = pretrain(cfg)
-    return 0 if report["gate_passed"] else 1
+def _adder(spec: str):
+    module, function = spec.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from reasonrl.config import Config
-    from reasonrl.train.pretrain import PretrainConfig
+    from reasonrl import __version__
 
     p = argparse.ArgumentParser(prog="reasonrl", description="Train reasoning into language models with RL "
                                 "from verifiable rewards.")
+    p.add_argument("--version", action="version", version=f"reasonrl {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error "
+                   "(also REASONRL_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, fn, cls, text in (
-            ("train", cmd_train, Config, "RL training (GRPO family); no CONFIG = the embedded tiny default"),
-            ("pretrain", cmd_pretrain, PretrainConfig, "make the tiny base model of the embedded default")):
-        sp = sub.add_parser(name, help=text, description=text, epilog=_defaults_help(cls),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        sp.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
-        sp.set_defaults(fn=fn)
-    import importlib
-    for module in EXTRA_COMMANDS:
-        importlib.import_module(module).add_parser(sub)
+    for spec in COMMANDS.values():
+        _adder(spec)(sub)
+    for sp in sub.choices.values():      # quiet by default: the resolved config is saved, not printed
+        sp.add_argument("-v", "--verbose", action="store_true", help="print the full resolved config and "
+                        "a progress line for every step")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from reasonrl.errors import UserError
-
     try:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
     except ImportError:
         pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("REASONRL_DEBUG", "") not in ("", "0") or "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    _quiet_libraries()
+    from reasonrl.errors import UserError
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ["REASONRL_VERBOSE"] = "1"
     try:
         return args.fn(args)
-    except UserError as e:
-        print(f"reasonrl: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("reasonrl: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except UserError as e:
+        if debug:
+            raise
+        if os.environ.get("RANK", "0") == "0":      # under torchrun every rank fails alike: say it once
+            print(f"reasonrl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - the boundary: one line, the traceback only when asked
+        if debug:
+            raise
+        what = str(e).splitlines()[0] if str(e) else ""
+        print(f"reasonrl: error: `reasonrl {args.command}` failed: {type(e).__name__}"
+              f"{': ' + what if what else ''} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

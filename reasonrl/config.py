@@ -2,8 +2,9 @@
 
     cfg = load_config("configs/tiny.yaml", ["algo.preset=dapo", "train.steps=50"])
 
-Rules (DESIGN.md): two levels deep at most; unknown keys and values of the wrong type are a
-`ConfigError` naming the key; the resolved config (presets applied) is what runs and what is saved.
+The sections of the training commands (train, pretrain, sft, sample, distill) live here. Rules: two
+levels deep at most; unknown keys and values of the wrong type are a `ConfigError` naming the key;
+the resolved config (presets applied) is what runs and what is saved.
 """
 from __future__ import annotations
 
@@ -16,12 +17,8 @@ from typing import Any
 
 import yaml
 
-from reasonrl.errors import UserError
+from reasonrl.errors import ConfigError, UserError  # noqa: F401  (ConfigError re-exported: reasonrl.config.ConfigError)
 from reasonrl.verifiers.settings import VerifierSettings
-
-
-class ConfigError(UserError):
-    """A bad config: the message names the file or key and what is wrong, in one line."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,7 @@ class ModelConfig:
     attn_implementation: str = "eager"  # eager is fastest for tiny models on CPU; sdpa/flash for GPUs
     template: str = "auto"            # auto | raw | r1zero | chat (reasonrl.templates)
     prefill_think: bool = False       # start every completion inside "<think>\n"
-    lora_r: int = 0                   # LoRA rank through peft (reasonrl.lora); 0 = full fine-tuning
+    lora_r: int = 0                   # LoRA rank through peft (reasonrl.scale.lora); 0 = full fine-tuning
     lora_alpha: int = 16              # LoRA scale numerator (scale = lora_alpha / lora_r)
     lora_dropout: float = 0.0         # dropout on the LoRA input
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # module names given adapters
@@ -114,21 +111,34 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 60                   # RL steps (one rollout batch each)
-    prompts_per_step: int = 16        # B: prompts per step (N = B * G sequences)
-    micro_batch_size: int = 64        # sequences per forward/backward; changes speed, never the math
+class OptimConfig:
+    """AdamW, gradient clipping and warmup: the keys the RL and SFT `train:` sections share (both
+    sections inherit them, so they stay `train.lr`, `train.weight_decay`, ...)."""
     lr: float = 1e-4
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
     adam_beta2: float = 0.99
     max_grad_norm: float = 1.0
-    warmup_steps: int = 0
-    threads: int = 0                  # torch CPU threads; 0 = all cores
+    warmup_steps: int = 0             # linear warmup over the first N optimizer steps
+
+
+@dataclass(frozen=True)
+class TrainConfig(OptimConfig):
+    steps: int = 60                   # RL steps (one rollout batch each)
+    prompts_per_step: int = 16        # B: prompts per step (N = B * G sequences)
+    micro_batch_size: int = 64        # sequences per forward/backward; changes speed, never the math
+    threads: int = 0                  # torch CPU threads; 0 = auto: the cores not busy elsewhere (docs/first-hour.md)
     time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
     checkpoint_every: int = 20        # steps between checkpoints (the final step is always saved)
     checkpoint_minutes: float = 0.0   # also checkpoint when this many minutes passed since the last (0 = off)
     max_nonfinite_steps: int = 3      # stop after this many consecutive steps with NaN/inf (0 = never)
+    diverge_window: int = 5           # divergence guard (exit 77): steps per reward window; 0 = guard off
+    diverge_reward_drop: float = 0.9  # stop when the last window's mean reward fell by more than this share of the best window's
+    diverge_heldout_drop: float = 0.75  # stop when held-out accuracy fell by more than this share of its best (best >= 0.05)
+    diverge_max_kl: float = 10.0      # stop when the KL to the reference exceeds this (0 = off)
+    diverge_grad_factor: float = 1000.0  # stop when the gradient norm exceeds this multiple of its running median (0 = off)
+    stall_factor: float = 20.0        # stall watchdog (exit 78): no step finished for this many median step times; 0 = off
+    stall_min_s: float = 900.0        # ... and never sooner than this many seconds
     keep_checkpoints: int = 2         # newest checkpoints kept on disk
     log_rollouts: int = 8             # completions written to rollouts.jsonl per step
     log_to: tuple[str, ...] = ()      # extra metric sinks: tensorboard, wandb (optional packages)
@@ -158,10 +168,171 @@ class Config:
     verify: VerifierSettings = field(default_factory=VerifierSettings)
 
 
+# `reasonrl pretrain` (reasonrl.train.pretrain): the tiny base model of the embedded default
+@dataclass(frozen=True)
+class PretrainConfig:
+    out: str = "runs/pretrain"        # where the HF folder is written
+    seed: int = 1
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 384
+    steps: int = 1800                 # optimizer steps before the gate
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1         # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.1
+    worked_share: float = 0.5         # share of worked batches during the bulk of training
+    anneal_share: float = 0.3         # share of worked batches in the final anneal
+    anneal_frac: float = 0.23         # fraction of steps (at the end) spent annealing
+    gate_accuracy: float = 0.9        # forced-worked greedy accuracy required at the end
+    gate_chunk_steps: int = 300       # extra steps per gate chunk (at the anneal lr and share)
+    gate_max_chunks: int = 4
+    eval_size: int = 200
+    threads: int = 0
+
+
+
+# `reasonrl sample` (reasonrl.train.rejection): rejection sampling
+@dataclass(frozen=True)
+class PromptsConfig:
+    count: int = 256                  # problems drawn from the task's training split
+    seed: int = 1                     # problems are task.train_batch(seed, batch index, batch_prompts)
+
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    k: int = 8                        # completions per problem
+    temperature: float = 1.0          # R1 v2 samples the R1-Zero cold-start candidates at T=1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 40
+    batch_prompts: int = 32           # problems per generate call (k completions each)
+
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    require_tags: bool = True         # drop when <think>/<answer> are missing, repeated or out of order
+    require_reasoning: bool = False   # drop an empty <think></think> block (cold-start data wants a CoT)
+    max_tokens: int = 0               # drop longer completions (0 = only those cut at max_new_tokens)
+    repeat_chars: int = 24            # drop a unit repeated back-to-back >= 3 times over this many chars (0 = off)
+    language: str = "en"              # language of the words (reasonrl.verifiers.language; "" = off)
+    min_language_share: float = 0.95  # share of words in that language's script below which a completion is mixed
+    dedupe: bool = True               # drop exact repeats of (prompt, completion)
+    keep: str = "all"                 # all | shortest (the shortest kept completion per problem)
+    max_per_prompt: int = 0           # keep at most N per problem (0 = no cap)
+
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    out: str = "runs/sample"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    sample: SamplingConfig = field(default_factory=SamplingConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    log_rejected: int = 200           # dropped completions written to rejected.jsonl (with the reason)
+    threads: int = 0                  # torch CPU threads; 0 = auto (reasonrl.models.auto_threads)
+
+
+
+# `reasonrl sft` (reasonrl.train.sft): supervised fine-tuning
+@dataclass(frozen=True)
+class SFTDataConfig:
+    files: tuple[str, ...] = ()       # JSONL: {"prompt", "completion"} rows or {"messages": [...]} rows
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    max_length: int = 256             # tokens per example and per packed row; longer examples are dropped
+    packing: bool = True              # pack several examples per row (block-diagonal attention)
+
+
+
+@dataclass(frozen=True)
+class SFTTrainConfig(OptimConfig):
+    epochs: int = 2                   # passes over the data
+    steps: int = 0                    # optimizer steps; 0 = epochs * ceil(examples / batch_size)
+    batch_size: int = 32              # examples per optimizer step
+    micro_batch_size: int = 32        # packed rows per forward/backward; changes speed, never the math
+    min_lr_ratio: float = 0.1         # cosine decay to lr * min_lr_ratio
+    threads: int = 0                  # torch CPU threads; 0 = auto: the cores not busy elsewhere (docs/first-hour.md)
+    time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    log_every: int = 10               # progress line every N steps (metrics.jsonl gets every step)
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, more compute)
+
+
+
+@dataclass(frozen=True)
+class SFTEvalConfig:
+    every: int = 0                    # held-out evaluation every N steps (0 = only before and after)
+    size: int = 200                   # held-out problems of `task` (0 = no evaluation)
+    sampled: bool = True              # also one sample per problem at `temperature`
+    temperature: float = 1.0
+    max_new_tokens: int = 40
+
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    out: str = "runs/sft"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)   # held-out problems for evaluation
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)
+    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
+    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
+
+
+
+# `reasonrl distill` (reasonrl.train.distill): teacher traces -> student SFT
+@dataclass(frozen=True)
+class StudentConfig:
+    path: str = ""                    # HF folder to start from; "" = a fresh Qwen2 built from the fields below
+    tokenizer: str = "char"           # fresh student's tokenizer: char | bpe | teacher | a folder holding a tokenizer
+    bpe_vocab: int = 256              # vocabulary size of a `bpe` tokenizer (trained on the kept traces)
+    hidden: int = 64
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 192
+    max_positions: int = 256
+    init_seed: int = 0
+    template: str = "auto"            # how the student renders prompts (reasonrl.templates)
+    prefill_think: bool = False
+    dtype: str = "float32"
+    device: str = "auto"
+    attn_implementation: str = "eager"
+
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    out: str = "runs/distill"
+    seed: int = 0
+    teacher: ModelConfig = field(default_factory=lambda: ModelConfig(path=""))  # "" = trace files only
+    traces: tuple[str, ...] = ()      # existing trace JSONL files (prompt, completion, answer), re-verified
+    task: TaskConfig = field(default_factory=TaskConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    sample: SamplingConfig = field(default_factory=SamplingConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)   # data.files is filled with the kept traces
+    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
+    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
+
+
+
 # Keys that may differ between a run directory's saved config and a resuming command.
 RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
                      "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel", "train.log_to",
-                     "train.fsdp", "train.micro_batch_size", "train.gradient_checkpointing")
+                     "train.fsdp", "train.micro_batch_size", "train.gradient_checkpointing",
+                     "train.diverge_window", "train.diverge_reward_drop", "train.diverge_heldout_drop",
+                     "train.diverge_max_kl", "train.diverge_grad_factor", "train.stall_factor", "train.stall_min_s")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -272,11 +443,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file '{p}{where}': not valid YAML ({getattr(e, 'problem', e)})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file '{p}': top level must be a mapping")
-    data = _merge(data, parse_overrides(overrides or []))
+    data = _merge(data, parse_overrides(thread_alias(overrides or [], cls)))
     try:
         cfg = _build(cls, data, "")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+    check_ranges(cfg, path, overrides or [])
     return resolve(cfg) if cls is Config else cfg
 
 
@@ -344,3 +516,138 @@ def flat_items(cfg: Config) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+# ---------------------------------------------------------------- the command-line form of a config
+def split_args(items: list[str]) -> tuple[str | None, list[str]]:
+    """`[CONFIG.yaml] [key=value ...]` -> (the config file or None, the overrides)."""
+    config = None
+    overrides = []
+    for it in items:
+        if "=" in it:
+            overrides.append(it)
+        elif config is None:
+            config = it
+        else:
+            raise ConfigError(f"unexpected argument '{it}' (overrides are key=value)")
+    return config, overrides
+
+
+def defaults_help(cls: type) -> str:
+    """Every option of a config class with its default, for a command's --help."""
+    lines = []
+    for k, v in to_dict(cls()).items():
+        if isinstance(v, dict):
+            lines += [f"  {k}.{k2}={v2}" for k2, v2 in v.items()]
+        else:
+            lines.append(f"  {k}={v}")
+    return "options (key=default):\n" + "\n".join(lines)
+
+
+# ---------------------------------------------------------------- value ranges of every numeric key
+# Checked by load_config before anything runs or is written. A rule is (low, low_inclusive, high,
+# high_inclusive), None = unbounded. A key is looked up by its dotted name ("train.lr"), then by its
+# last part ("lr"); a numeric key listed nowhere must be >= 0 (no setting of this package is negative).
+_AT_LEAST_1, _POSITIVE, _UNIT = (1, True, None, False), (0, False, None, False), (0, True, 1, True)
+_BELOW_1, _UP_TO_1 = (0, True, 1, False), (0, False, 1, True)
+RANGES: dict[str, tuple] = {
+    **dict.fromkeys((
+        "rollout.max_new_tokens", "rollout.server_retries", "train.prompts_per_step", "train.micro_batch_size",
+        "train.checkpoint_every", "train.keep_checkpoints", "train.batch_size", "train.epochs", "train.log_every",
+        "algo.epochs", "algo.mini_batches", "task.heldout_size", "data.max_length", "eval.max_new_tokens",
+        "prompts.count", "steps", "sample.k", "sample.max_new_tokens", "sample.batch_prompts", "batch_size", "hidden",
+        "layers", "heads", "intermediate", "gate_chunk_steps", "eval_size", "bpe_vocab", "max_positions",
+        "verify.code_cpu_s", "verify.code_memory_mb", "verify.code_procs", "verify.code_file_mb",
+        "verify.code_output_kb"), _AT_LEAST_1),
+    **dict.fromkeys(("lr", "rollout.temperature", "sample.temperature", "eval.temperature", "max_grad_norm",
+                     "rollout.server_timeout_s", "algo.tis_cap", "verify.math_timeout_s", "verify.code_wall_s",
+                     "lora_alpha"), _POSITIVE),
+    **dict.fromkeys(("top_p", "rollout.vllm_gpu_memory"), _UP_TO_1),
+    **dict.fromkeys(("lora_dropout", "adam_beta1", "adam_beta2", "algo.clip_low"), _BELOW_1),
+    **dict.fromkeys(("min_lr_ratio", "worked_share", "anneal_share", "anneal_frac", "gate_accuracy",
+                     "filter.min_language_share", "diverge_reward_drop", "diverge_heldout_drop"), _UNIT),
+    "algo.dual_clip": (1, False, None, False),
+    "reward.weights": (None, False, None, False),       # a negative weight is a penalty
+    "train.steps": (0, True, None, False),              # SFT: 0 = from epochs (RL: RL_RANGES)
+}
+# RL runs (sections rollout and algo): a step needs >= 2 completions per prompt, a table needs an evaluation
+RL_RANGES: dict[str, tuple] = {"train.steps": _AT_LEAST_1, "eval.size": _AT_LEAST_1,
+                               "rollout.num_generations": (2, True, None, False)}
+_WHY = {"rollout.num_generations": " (group advantages of one completion are always 0: nothing would train)"}
+
+
+def check_ranges(cfg: Any, path: str | Path | None = None, overrides: list[str] = ()) -> None:
+    """Raise a one-line ConfigError for the first value out of its range, naming the key and, when the
+    value came from the config file, the file and line. `out` may not be empty where it names a run."""
+    given = parse_overrides(list(overrides))
+    rl = hasattr(cfg, "rollout") and hasattr(cfg, "algo")
+    for key, value, default in _leaves(cfg):
+        rule = (RL_RANGES.get(key) if rl else None) or RANGES.get(key) \
+            or RANGES.get(key.rsplit(".", 1)[-1], (0, True, None, False))
+        bad = next((v for v in (value if isinstance(value, tuple) else (value,)) if _outside(v, rule)), None)
+        if key == "out" and default and not str(value).strip():
+            raise ConfigError(_where(path, key, given) + "config key 'out' must name a run directory, got ''")
+        if bad is not None:
+            raise ConfigError(_where(path, key, given) + f"config key '{key}' must be {_describe(rule)}, "
+                              f"got {bad}{_WHY.get(key, '')}")
+
+
+def _leaves(cfg: Any, prefix: str = ""):
+    """(dotted key, value, default) of every field, two levels deep."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(value, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, value, f.default
+
+
+def _outside(v: Any, rule: tuple) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    lo, lo_in, hi, hi_in = rule
+    return bool(v != v or (lo is not None and (v < lo or (v == lo and not lo_in)))
+                or (hi is not None and (v > hi or (v == hi and not hi_in))))
+
+
+def _describe(rule: tuple) -> str:
+    lo, lo_in, hi, hi_in = rule
+    low = f"{'>=' if lo_in else '>'} {lo}"
+    return low if hi is None else f"in {'[' if lo_in else '('}{lo}, {hi}{']' if hi_in else ')'}"
+
+
+def _where(path: str | Path | None, key: str, given: dict) -> str:
+    """'FILE:LINE: ' when `key` was set in the config file (not by an override), else ''."""
+    node: Any = given
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if path is None or node is not None:
+        return ""
+    try:
+        node = yaml.compose(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return f"{path}: "
+    for part in key.split("."):
+        node = next((v for k, v in node.value if k.value == part), None) \
+            if isinstance(node, yaml.MappingNode) else None
+    return f"{path}:{node.start_mark.line + 1}: " if node is not None else f"{path}: "
+
+
+def summary_line(cfg: Any, saved: str | Path) -> str:
+    """The resolved config in one line (the full YAML is in `saved`; printed in full with -v)."""
+    import os
+
+    if os.environ.get("REASONRL_VERBOSE"):
+        return dump_yaml(cfg).rstrip()
+    flat = flat_items(cfg)
+    keys = ("model.path", "task.name", "algo.preset", "train.steps", "train.prompts_per_step",
+            "rollout.num_generations", "train.epochs", "train.batch_size", "sample.k", "prompts.count")
+    shown = ", ".join(f"{k}={flat[k]}" for k in keys if k in flat)
+    return f"config: {saved} ({shown}; all settings there, or run with -v)"
+
+
+def thread_alias(overrides: list[str], cls: type) -> list[str]:
+    """`threads=N` is accepted by every command: it names train.threads where threads live there."""
+    if "threads" in {f.name for f in fields(cls)}:
+        return overrides
+    return [("train." + o) if o.startswith("threads=") else o for o in overrides]

@@ -52,8 +52,15 @@ def init(device: str = "auto") -> bool:
         cuda = torch.cuda.is_available() and device != "cpu"
         if cuda:
             torch.cuda.set_device(local_rank())
-        td.init_process_group(backend="nccl" if cuda else "gloo")
+        td.init_process_group(backend="nccl" if cuda else "gloo", timeout=collective_timeout())
     return True
+
+
+def collective_timeout():
+    """How long a collective waits for the other ranks before failing (a stopped or crashed rank):
+    REASONRL_COLLECTIVE_TIMEOUT_S seconds, default 1800."""
+    import datetime
+    return datetime.timedelta(seconds=float(os.environ.get("REASONRL_COLLECTIVE_TIMEOUT_S") or 1800))
 
 
 def close() -> None:
@@ -170,15 +177,13 @@ class ShardedTask:
         return getattr(self.task, name)
 
 
-def batch_advantages(rewards: torch.Tensor, group_size: int, std_floor: float) -> torch.Tensor:
-    """batch_zscore advantages over the rewards of every rank (ranks may hold different counts);
-    rewards (n,) of this rank -> its (n,) advantages."""
-    from reasonrl.algo.advantages import compute_advantages
+def gather_rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Rows of every rank, which may hold different counts: t (n, ...) of this rank -> (the
+    concatenation over ranks in rank order (n_all, ...) on t's device, the index of this rank's first
+    row). One process: (t, 0), unchanged."""
+    if world_size() == 1:
+        return t, 0
     parts = [None] * world_size()
-    td.all_gather_object(parts, rewards.cpu())
-    start = sum(p.numel() for p in parts[:rank()])
-    full = torch.cat(parts)
-    if full.numel() == 0:
-        return rewards.clone()
-    adv = compute_advantages("batch_zscore", full.view(-1, group_size), std_floor).flatten()
-    return adv[start:start + rewards.numel()].to(rewards.device)
+    td.all_gather_object(parts, t.cpu())
+    start = sum(p.shape[0] for p in parts[:rank()])
+    return torch.cat(parts).to(t.device), start

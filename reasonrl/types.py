@@ -36,16 +36,28 @@ class Generations:
     truncated: torch.Tensor           # (N,) bool: no EOS within max_new_tokens
     texts: list[str]                  # N decoded completions (special tokens dropped)
     sampler_logp: torch.Tensor | None = None  # (N, T) logprobs reported by the sampler, if any
+    temperature: float = 1.0          # the sampling temperature that produced them; the trainer's logprobs use it
 
 
-@dataclass
+@dataclass(frozen=True)
 class RolloutBatch:
-    """One RL step's data after verification and advantage estimation."""
+    """One RL step's data after verification and advantage estimation. Immutable: collect() builds the
+    batch the update trains on once, with its advantages (None only on a draw not yet estimated)."""
     samples: list[Sample]             # B problems
     group_size: int                   # G
     gen: Generations                  # N sequences
     rewards: torch.Tensor             # (N,) weighted total reward
     components: dict[str, torch.Tensor]  # name -> (N,) raw component scores (nan = not applicable)
-    advantages: torch.Tensor          # (N,)
+    advantages: torch.Tensor | None   # (N,), set once by reasonrl.train.collect
     statuses: list[str]               # N statuses of the answer verifier
     info: dict[str, float] = field(default_factory=dict)  # per-batch rates (verifier timeouts, parse failures)
+
+
+@dataclass(frozen=True)
+class UpdateUsage:
+    """What one policy update trained on (reasonrl.train.update.plan); cost accounting reads it."""
+    rows: torch.Tensor                # (N',) indices of the batch rows that entered the loss
+    seq_tokens: int                   # prompt + completion tokens of those rows (one pass over them)
+    loss_tokens: int                  # their loss tokens (after algo.mask_truncated), one epoch
+    epochs: int                       # passes with gradient over each row
+    logprob_passes: int               # passes without gradient (reference model, old policy)

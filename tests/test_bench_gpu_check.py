@@ -1,4 +1,4 @@
-"""bench/gpu_check.sh, the prepared script for a lent GPU machine, in its CPU form: a tiny random Qwen2,
+"""bench/gpu_check.sh, the prepared script for a GPU machine, in its CPU form: a tiny random Qwen2,
 2 gloo processes, the fast decode path, each mode (replicated data parallel, FSDP2, LoRA) for 2 steps."""
 import os
 import re

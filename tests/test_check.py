@@ -3,11 +3,12 @@ truncation 100%, zero reward variance in every group, template not applied, batc
 divide, a bad data row), the batch table is printed, and the embedded default passes."""
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 
-from reasonrl.check import batch_rows, check_batches, check_rewards, check_stops, check_template
+from reasonrl.train.check import batch_rows, check_batches, check_rewards, check_stops, check_template
 from reasonrl.cli import main
 from reasonrl.config import load_config
 from reasonrl.models import FAMILIES, build_char_tokenizer, build_family_tokenizer, load_model, save_tiny_family_model
@@ -67,7 +68,8 @@ def test_batch_table_and_divisibility():
     assert warn.status == "warn" and "does not divide the 24 sequences" in warn.message
     (fail,) = check_batches(cfg, world=3)                                     # 4 prompts over 3 ranks
     assert fail.status == "fail" and "train.prompts_per_step=4 does not divide over WORLD_SIZE=3" in fail.message
-    one = load_config(None, ["rollout.num_generations=1"])
+    base = load_config(None)                                  # num_generations=1 is refused by load_config
+    one = replace(base, rollout=replace(base.rollout, num_generations=1))
     assert "zero reward variance" in check_batches(one)[0].message
 
 

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reasonrl import cost
+from reasonrl.report import cost
+from reasonrl.train.update import plan
 from reasonrl.types import Generations, RolloutBatch
 
 
@@ -27,7 +28,7 @@ def _algo(**kw):
 
 def test_step_cost_grpo_one_epoch_with_reference():
     b = _batch()
-    c = cost.step_cost(b, b, _algo(), n_params=10)
+    c = cost.step_cost(b, plan(b, _algo()), n_params=10)
     # sequence tokens: 3+4 = 7 and 2+1 = 3 -> 10; loss tokens 4 + 1 = 5
     assert c["tokens/prompt"] == 5
     assert c["tokens/trained"] == 5
@@ -38,12 +39,12 @@ def test_step_cost_grpo_one_epoch_with_reference():
 
 def test_step_cost_epochs_masking_and_skipped_groups():
     b = _batch()
-    c = cost.step_cost(b, b, _algo(beta=0.0, epochs=2, mask_truncated=True), n_params=10)
+    c = cost.step_cost(b, plan(b, _algo(beta=0.0, epochs=2, mask_truncated=True)), n_params=10)
     assert c["tokens/trained"] == 8                    # truncated row masked: 4 loss tokens x 2 epochs
     assert c["flops/logprobs"] == 2 * 10 * 10          # old-policy pass only (2 epochs > 1)
     assert c["flops/update"] == 6 * 10 * 10 * 2
     # the one group has rewards (0, 0): zero variance, so nothing is trained; generation still costs
-    skip = cost.step_cost(b, b, _algo(skip_zero_variance=True), n_params=10)
+    skip = cost.step_cost(b, plan(b, _algo(skip_zero_variance=True)), n_params=10)
     assert skip["tokens/trained"] == 0 and skip["flops/update"] == 0 and skip["flops/generate"] == 200
 
 

@@ -56,7 +56,7 @@ def _batch(tok, rewards) -> RolloutBatch:
 def _step(case: str, batch: RolloutBatch, shard: bool = False) -> dict:
     """One policy_update on `batch` from the fixed initial model; returns the new parameters (the full
     ones on rank 0 when `shard`: policy and reference sharded with FSDP2)."""
-    from reasonrl import fsdp
+    from reasonrl.scale import fsdp
     preset, opt_name, _ = CASES[case]
     tok = build_char_tokenizer()
     model = build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=0)
@@ -66,7 +66,7 @@ def _step(case: str, batch: RolloutBatch, shard: bool = False) -> dict:
     algo = resolve_algo(AlgoConfig(preset=preset))
     opt = (torch.optim.SGD(model.parameters(), lr=0.5) if opt_name == "sgd"
            else torch.optim.AdamW(model.parameters(), lr=1e-3))
-    policy_update(model, ref if algo.beta > 0 else None, opt, batch, algo, temperature=1.0, max_new_tokens=T,
+    policy_update(model, ref if algo.beta > 0 else None, opt, batch, algo, max_new_tokens=T,
                   micro_batch_size=2, max_grad_norm=1.0 if opt_name == "adamw" else 1e9, step_seed=0)
     return fsdp.full_state(model) if shard else {k: v.detach().clone() for k, v in model.state_dict().items()}
 

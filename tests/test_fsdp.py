@@ -15,9 +15,10 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_dist import launch  # noqa: E402
 
-from reasonrl import checkpoint, fsdp  # noqa: E402
+from reasonrl import checkpoint  # noqa: E402
 from reasonrl.config import ConfigError, load_config  # noqa: E402
 from reasonrl.models import build_char_tokenizer, build_tiny_model  # noqa: E402
+from reasonrl.scale import fsdp  # noqa: E402
 from reasonrl.train import rl  # noqa: E402
 
 SMALL = ["train.prompts_per_step=4", "rollout.num_generations=4", "eval.size=8", "eval.every=1",

@@ -1,4 +1,4 @@
-"""LoRA through peft in the RL loop (reasonrl.lora) and the bf16 autocast option, on the embedded tiny model."""
+"""LoRA through peft in the RL loop (reasonrl.scale.lora) and the bf16 autocast option, on the embedded tiny model."""
 import json
 import math
 
@@ -8,9 +8,10 @@ from safetensors.torch import load_file
 
 pytest.importorskip("peft")
 
-from reasonrl import checkpoint, lora  # noqa: E402
+from reasonrl import checkpoint  # noqa: E402
 from reasonrl.config import ConfigError, load_config  # noqa: E402
 from reasonrl.models import load_model, resolve_model_path  # noqa: E402
+from reasonrl.scale import lora  # noqa: E402
 from reasonrl.train import rl  # noqa: E402
 
 SMALL = ["train.prompts_per_step=4", "rollout.num_generations=4", "eval.size=8", "eval.every=0",
@@ -111,7 +112,7 @@ def test_autocast_runs_the_forward_in_bf16():
     from reasonrl.algo.logprobs import sequence_logprobs
     with torch.no_grad():
         lp32 = sequence_logprobs(model, ids, torch.ones_like(ids), 3)[0]
-        lp16 = sequence_logprobs(model, ids, torch.ones_like(ids), 3, autocast="bfloat16")[0]
+        lp16 = sequence_logprobs(model, ids, torch.ones_like(ids), 3, autocast=lora.autocast("bfloat16", "cpu"))[0]
     hook.remove()
     assert seen == [torch.float32, torch.bfloat16] and lp16.dtype == torch.float32
     assert torch.allclose(lp16, lp32, atol=0.1) and not torch.equal(lp16, lp32)   # bf16 keeps ~3 digits

@@ -26,7 +26,7 @@ from reasonrl.train.update import policy_update  # noqa: E402
 pytest.importorskip("peft")
 from test_lora import random_adapters  # noqa: E402
 
-from reasonrl import lora  # noqa: E402
+from reasonrl.scale import lora  # noqa: E402
 
 LORA = ["model.lora_r=4", "model.lora_alpha=8"]
 
@@ -51,7 +51,7 @@ def _step(case: str, batch) -> tuple[dict, list[str]]:
     algo = resolve_algo(AlgoConfig(preset=preset))
     params = lora.trainable(policy)
     opt = torch.optim.SGD(params, lr=0.5) if opt_name == "sgd" else torch.optim.AdamW(params, lr=1e-3)
-    policy_update(policy, ref if algo.beta > 0 else None, opt, batch, algo, temperature=1.0, max_new_tokens=T,
+    policy_update(policy, ref if algo.beta > 0 else None, opt, batch, algo, max_new_tokens=T,
                   micro_batch_size=2, max_grad_norm=1.0 if opt_name == "adamw" else 1e9, step_seed=0)
     problems = [f"{n}: frozen parameter got a gradient" for n, p in policy.named_parameters()
                 if not p.requires_grad and p.grad is not None]

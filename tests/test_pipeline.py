@@ -47,7 +47,7 @@ def test_wiring_follows_the_paper_order():
 
 
 def test_gpu_pipeline_config_is_valid():
-    """Every key of the GPU recipe exists (it is planned, not run: no 1.5B model here)."""
+    """Every key of the GPU recipe exists (it is planned, not run)."""
     steps = plan(load_pipeline(TINY.parent / "pipeline-qwen2.5-1.5b.yaml"))
     assert [st["stage"].kind for st in steps] == ["sft", "rl", "sample", "sft", "rl", "eval"]
     assert steps[1]["cfg"].model.template == "r1zero" and steps[1]["cfg"].task.verifier == "math"

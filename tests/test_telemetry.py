@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from reasonrl import telemetry as tm
+from reasonrl.report import telemetry as tm
 from reasonrl.types import Generations, RolloutBatch, Sample
 
 

@@ -1,7 +1,11 @@
 """Advantage estimators: rewards of a group of G completions per prompt -> one scalar per completion.
 
-Every estimator takes `rewards` of shape (B, G) and returns advantages of shape (B, G). A group
-whose rewards are all equal gets exactly zero advantage (no float residue from the mean).
+Every estimator takes `rewards` of shape (B, G) and `std_floor` and returns advantages of shape
+(B, G). A group whose rewards are all equal gets exactly zero advantage (no float residue from the
+mean). A new estimator is one function here plus one line in `ADVANTAGES`; its name is then a
+legal `algo.advantage` (reasonrl.algo.presets.choices reads the registry). Under torchrun the
+estimator sees the rewards of every rank (reasonrl.train.collect gathers them), so estimators that
+span groups (batch_zscore) are exact in data parallel too.
 """
 from __future__ import annotations
 
@@ -21,13 +25,14 @@ def group_zscore(rewards: torch.Tensor, std_floor: float = 1e-4) -> torch.Tensor
     return _zero_equal_groups(adv, rewards)
 
 
-def group_mean(rewards: torch.Tensor) -> torch.Tensor:
-    """Dr. GRPO: r - mean_g, no division by the std. (B, G) -> (B, G)."""
+def group_mean(rewards: torch.Tensor, std_floor: float = 1e-4) -> torch.Tensor:
+    """Dr. GRPO: r - mean_g, no division by the std (std_floor unused). (B, G) -> (B, G)."""
     return _zero_equal_groups(rewards - rewards.mean(dim=1, keepdim=True), rewards)
 
 
-def rloo(rewards: torch.Tensor) -> torch.Tensor:
-    """Leave-one-out: r_i - mean_{j != i} r_j = G/(G-1) * (r_i - mean_g). (B, G) -> (B, G)."""
+def rloo(rewards: torch.Tensor, std_floor: float = 1e-4) -> torch.Tensor:
+    """Leave-one-out: r_i - mean_{j != i} r_j = G/(G-1) * (r_i - mean_g) (std_floor unused).
+    (B, G) -> (B, G)."""
     g = rewards.shape[1]
     if g < 2:
         return torch.zeros_like(rewards)
@@ -43,12 +48,8 @@ def batch_zscore(rewards: torch.Tensor, std_floor: float = 1e-4) -> torch.Tensor
     return centered / std.clamp_min(std_floor)
 
 
-ADVANTAGES = {
-    "group_zscore": lambda r, std_floor: group_zscore(r, std_floor),
-    "group_mean": lambda r, std_floor: group_mean(r),
-    "rloo": lambda r, std_floor: rloo(r),
-    "batch_zscore": lambda r, std_floor: batch_zscore(r, std_floor),
-}
+ADVANTAGES = {"group_zscore": group_zscore, "group_mean": group_mean, "rloo": rloo,
+              "batch_zscore": batch_zscore}     # algo.advantage: name -> (rewards (B, G), std_floor) -> (B, G)
 
 
 def compute_advantages(name: str, rewards: torch.Tensor, std_floor: float = 1e-4) -> torch.Tensor:

@@ -25,20 +25,31 @@ class StepTotals:
     max_len: int      # the generation budget (max_new_tokens), for the constant normalizer
 
 
+# Every mode: masked = loss * mask (n, T), m = mask as floats (n, T), totals -> scalar share.
+def token_mean(masked: torch.Tensor, m: torch.Tensor, totals: StepTotals) -> torch.Tensor:
+    return masked.sum() / max(totals.tokens, 1)
+
+
+def seq_mean_token_mean(masked: torch.Tensor, m: torch.Tensor, totals: StepTotals) -> torch.Tensor:
+    per_seq = masked.sum(dim=1) / m.sum(dim=1).clamp_min(1)
+    return per_seq.sum() / max(totals.sequences, 1)
+
+
+def seq_mean_token_sum(masked: torch.Tensor, m: torch.Tensor, totals: StepTotals) -> torch.Tensor:
+    return masked.sum() / max(totals.sequences, 1)
+
+
+def constant(masked: torch.Tensor, m: torch.Tensor, totals: StepTotals) -> torch.Tensor:
+    return masked.sum() / max(totals.sequences * totals.max_len, 1)
+
+
+AGGREGATIONS = {"token_mean": token_mean, "seq_mean_token_mean": seq_mean_token_mean,
+                "seq_mean_token_sum": seq_mean_token_sum, "constant": constant}     # algo.aggregation
+
+
 def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str, totals: StepTotals) -> torch.Tensor:
     """loss (n, T), mask (n, T) of one micro-batch -> scalar share of the step's loss."""
+    if mode not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation mode '{mode}'")
     m = mask.to(loss.dtype)
-    masked = loss * m
-    if mode == "token_mean":
-        return masked.sum() / max(totals.tokens, 1)
-    if mode == "seq_mean_token_mean":
-        per_seq = masked.sum(dim=1) / m.sum(dim=1).clamp_min(1)
-        return per_seq.sum() / max(totals.sequences, 1)
-    if mode == "seq_mean_token_sum":
-        return masked.sum() / max(totals.sequences, 1)
-    if mode == "constant":
-        return masked.sum() / max(totals.sequences * totals.max_len, 1)
-    raise ValueError(f"unknown aggregation mode '{mode}'")
-
-
-AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant")
+    return AGGREGATIONS[mode](loss * m, m, totals)

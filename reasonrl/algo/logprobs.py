@@ -3,6 +3,8 @@ that decide which tokens count.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -42,20 +44,19 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
 
 
 def sequence_logprobs(model, input_ids, attention_mask, prompt_len: int, temperature: float = 1.0,
-                      with_entropy: bool = False, autocast: str = "none"):
+                      with_entropy: bool = False, autocast=None):
     """Forward a (left-padded prompt + completion) batch and return the completion tokens' logprobs.
 
     input_ids, attention_mask (N, P + T) with the prompt occupying the first P = prompt_len columns.
     Position ids follow the attention mask (the same as the sampler's), so logprobs match `generate`.
-    Returns logp (N, T) and, if asked, entropy (N, T). autocast='bfloat16' runs the forward under
-    torch.autocast in bf16 (logprobs are still computed in float32).
+    Returns logp (N, T) and, if asked, entropy (N, T). autocast: a context manager the forward runs
+    under, e.g. torch.autocast(...) in bf16 (reasonrl.scale.lora.autocast builds it from model.autocast);
+    None = plain precision. Logprobs are computed in float32 either way.
     """
-    from reasonrl.lora import autocast as autocast_ctx
-
     pos = position_ids_from_mask(attention_mask)
     t = input_ids.shape[1] - prompt_len
     # the LM head runs on the last T + 1 positions only (large savings for big vocabularies)
-    with autocast_ctx(autocast, input_ids.device):
+    with autocast if autocast is not None else contextlib.nullcontext():
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False,
                     logits_to_keep=t + 1)
     logits = out.logits[:, -(t + 1):-1, :]                                         # (N, T, V)

@@ -14,6 +14,13 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
+from reasonrl.algo.advantages import ADVANTAGES
+from reasonrl.algo.aggregation import AGGREGATIONS
+from reasonrl.algo.kl import KL_ESTIMATORS
+from reasonrl.algo.surrogates import SURROGATES
+from reasonrl.algo.tis import TIS_WEIGHTS
+from reasonrl.errors import ConfigError
+
 _COMMON = dict(dual_clip=3.0, std_floor=1e-4, epochs=1, mini_batches=1, mask_truncated=False,
                skip_zero_variance=True, dynamic_sampling=False, max_resample=0, overlong_buffer=0,
                overlong_penalty=1.0, ref_reset_every=0, tis="none", tis_cap=2.0)
@@ -34,39 +41,39 @@ PRESETS: dict[str, dict] = {
                  kl="none", beta=0.0, clip_low=3e-4, clip_high=4e-4),
 }
 
-CHOICES = {
-    "advantage": ("group_zscore", "group_mean", "rloo", "batch_zscore"),
-    "surrogate": ("pg", "clip", "dual_clip", "gspo"),
-    "aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant"),
-    "kl": ("none", "k1", "k2", "k3"),
-}
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The legal names on each axis, read from the registries at call time (so a function
+    registered at run time is a legal choice at once)."""
+    return {"advantage": tuple(ADVANTAGES), "surrogate": tuple(SURROGATES), "aggregation": tuple(AGGREGATIONS),
+            "kl": ("none", *KL_ESTIMATORS), "tis": ("none", *TIS_WEIGHTS)}
+
+
+CHOICES = choices()     # the names shipped with the package (for documentation; resolve_algo reads choices())
 
 
 def resolve_algo(algo):
     """Fill every None field of an AlgoConfig from its preset; check names. Returns a new AlgoConfig."""
-    from reasonrl.config import ConfigError
-
     if algo.preset not in PRESETS:
         raise ConfigError(f"config key 'algo.preset': unknown preset '{algo.preset}' "
                           f"(choose from {', '.join(PRESETS)})")
     preset = PRESETS[algo.preset]
+    user_beta = algo.beta
     filled = {f.name: preset[f.name] for f in fields(algo)
               if f.name != "preset" and getattr(algo, f.name) is None}
     algo = replace(algo, **filled)
-    for axis, names in CHOICES.items():
+    for axis, names in choices().items():
         if getattr(algo, axis) not in names:
             raise ConfigError(f"config key 'algo.{axis}': unknown choice '{getattr(algo, axis)}' "
                               f"(choose from {', '.join(names)})")
     if algo.kl == "none" and algo.beta != 0:
-        algo = replace(algo, beta=0.0) if algo.beta is None else algo
+        algo = replace(algo, beta=0.0) if user_beta is None else algo     # kl=none, beta unset: no KL
         if algo.beta != 0:
             raise ConfigError("config keys 'algo.kl=none' and 'algo.beta' > 0 contradict; set a KL estimator")
     if algo.beta == 0 and algo.kl != "none":
         algo = replace(algo, kl="none")
     if algo.overlong_buffer < 0 or algo.max_resample < 0 or algo.ref_reset_every < 0:
         raise ConfigError("config keys 'algo.overlong_buffer', 'algo.max_resample', 'algo.ref_reset_every' must be >= 0")
-    if algo.tis not in ("none", "token", "sequence"):
-        raise ConfigError(f"config key 'algo.tis': unknown choice '{algo.tis}' (choose from none, token, sequence)")
     if algo.tis_cap <= 0:
         raise ConfigError("config key 'algo.tis_cap' must be > 0")
     if algo.epochs < 1 or algo.mini_batches < 1:
@@ -77,7 +84,9 @@ def resolve_algo(algo):
 def warnings(algo) -> list[str]:
     """Configurations that are legal but probably not what the user meant."""
     out = []
-    if algo.surrogate in ("clip", "dual_clip", "gspo") and algo.epochs * algo.mini_batches == 1:
+    preset = PRESETS.get(algo.preset, {})     # a preset's own clip settings are its recipe, not a user choice
+    chosen = any(getattr(algo, k) != preset.get(k) for k in ("surrogate", "clip_low", "clip_high", "dual_clip"))
+    if chosen and algo.surrogate in ("clip", "dual_clip", "gspo") and algo.epochs * algo.mini_batches == 1:
         out.append(f"surrogate '{algo.surrogate}' with one update per rollout batch is strictly on-policy: "
                    f"the ratio is 1 and clipping never acts (set algo.mini_batches or algo.epochs > 1 to use it)")
     return out

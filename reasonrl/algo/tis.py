@@ -14,7 +14,19 @@ from __future__ import annotations
 
 import torch
 
-TIS_LEVELS = ("none", "token", "sequence")
+
+def token(diff: torch.Tensor, cap: float) -> torch.Tensor:
+    """diff (n, T) = masked old - sampler logprobs -> per-token weights min(exp(diff), cap), (n, T)."""
+    return diff.exp().clamp(max=cap)
+
+
+def sequence(diff: torch.Tensor, cap: float) -> torch.Tensor:
+    """diff (n, T) -> one weight per sequence min(exp(sum_t diff), cap), broadcast to (n, T)."""
+    return diff.sum(dim=1, keepdim=True).exp().clamp(max=cap).expand_as(diff)
+
+
+TIS_WEIGHTS = {"token": token, "sequence": sequence}     # algo.tis: the registry ("none" = no weights)
+TIS_LEVELS = ("none", *TIS_WEIGHTS)
 
 
 def tis_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor, *, level: str,
@@ -27,10 +39,7 @@ def tis_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.
         raise ValueError("the TIS cap must be > 0")
     m = mask.to(old_logp.dtype)
     diff = (old_logp.detach().float() - sampler_logp.float()) * m          # (n, T); 0 on masked tokens
-    if level == "token":
-        w = diff.exp().clamp(max=cap)
-    elif level == "sequence":
-        w = diff.sum(dim=1, keepdim=True).exp().clamp(max=cap).expand_as(diff)
-    else:
-        raise ValueError(f"unknown TIS level '{level}' (choose from {', '.join(TIS_LEVELS)})")
+    if level not in TIS_WEIGHTS:
+        raise ValueError(f"unknown TIS level '{level}' (choose from none, {', '.join(TIS_WEIGHTS)})")
+    w = TIS_WEIGHTS[level](diff, cap)
     return torch.where(m > 0, w, torch.ones_like(w)).to(old_logp.dtype)

@@ -6,15 +6,21 @@ two methods.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from reasonrl.rollout.fast import FastBackend
 from reasonrl.rollout.hf import HFBackend
 from reasonrl.rollout.server import ServerBackend
+from reasonrl.errors import ConfigError
 from reasonrl.types import Generations
 
 
 class RolloutBackend(Protocol):
+    """What the trainer, evaluation and serving use of a backend. `generate` stamps the temperature it
+    sampled at on the Generations it returns (the trainer's logprobs read it from there)."""
+    tokenizer: object                  # the policy's tokenizer (pad id for merging batches, decoding)
+
     def generate(self, prompts: list[str], *, n: int, temperature: float, top_p: float, top_k: int,
                  max_new_tokens: int, greedy: bool = False) -> Generations: ...
 
@@ -37,13 +43,19 @@ TAKES_ROLLOUT = {"server", "vllm"}   # backends whose settings come from the rol
 def make_backend(name: str, model, tokenizer, rollout=None):
     """The backend `name` for this policy; rollout (a RolloutConfig, None = defaults) goes to the backends
     in TAKES_ROLLOUT, the others need no settings."""
-    from reasonrl.config import ConfigError
-
     if name not in BACKENDS:
         raise ConfigError(f"config key 'rollout.backend': unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     if name in TAKES_ROLLOUT:
         return BACKENDS[name](model, tokenizer, rollout=rollout)
     return BACKENDS[name](model, tokenizer)
+
+
+def prompt_token_counter(tokenizer, render) -> Callable[[str], int]:
+    """prompt text -> tokens the rollout feeds the model (template applied, BOS included); the
+    dataset task's task.max_prompt_tokens check counts with it."""
+    from reasonrl.rollout.hf import encode_prompts
+
+    return lambda prompt: int(encode_prompts(tokenizer, [render(prompt)], "cpu")[0].shape[1])
 
 
 def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
@@ -64,7 +76,8 @@ def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
                        completion_ids=torch.cat([rpad(g.completion_ids, pad_id) for g in parts]),
                        completion_mask=torch.cat([rpad(g.completion_mask, 0) for g in parts]),
                        truncated=torch.cat([g.truncated for g in parts]),
-                       texts=[t_ for g in parts for t_ in g.texts], sampler_logp=logp)
+                       texts=[t_ for g in parts for t_ in g.texts], sampler_logp=logp,
+                       temperature=parts[0].temperature)
 
 
 def select_rows(gen: Generations, rows) -> Generations:
@@ -72,4 +85,5 @@ def select_rows(gen: Generations, rows) -> Generations:
     return Generations(prompt_ids=gen.prompt_ids[rows], prompt_mask=gen.prompt_mask[rows],
                        completion_ids=gen.completion_ids[rows], completion_mask=gen.completion_mask[rows],
                        truncated=gen.truncated[rows], texts=[gen.texts[i] for i in rows.tolist()],
-                       sampler_logp=None if gen.sampler_logp is None else gen.sampler_logp[rows])
+                       sampler_logp=None if gen.sampler_logp is None else gen.sampler_logp[rows],
+                       temperature=gen.temperature)

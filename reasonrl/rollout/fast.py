@@ -185,4 +185,4 @@ class FastBackend:
         texts = self.tokenizer.batch_decode([row[m.bool()].tolist() for row, m in zip(comp, cmask)],
                                             skip_special_tokens=True)
         return Generations(prompt_ids=ids, prompt_mask=mask, completion_ids=comp, completion_mask=cmask,
-                           truncated=truncated, texts=texts, sampler_logp=logp * cmask)
+                           truncated=truncated, texts=texts, sampler_logp=logp * cmask, temperature=temperature)

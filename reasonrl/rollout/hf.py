@@ -63,4 +63,4 @@ class HFBackend:
         texts = [self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)
                  for row, m in zip(comp, cmask)]
         return Generations(prompt_ids=ids, prompt_mask=mask, completion_ids=comp, completion_mask=cmask,
-                           truncated=truncated, texts=texts)
+                           truncated=truncated, texts=texts, temperature=temperature)

@@ -10,8 +10,9 @@ or another machine -- with the policy's weights published after every update and
 
 Settings are `rollout.server_*` config keys (reasonrl.config.RolloutConfig); the API key, a secret, stays
 in the environment: REASONRL_SERVER_API_KEY (sent as "Authorization: Bearer ..."). Every HTTP call has a
-timeout and retries (connection errors, timeouts, 429, 5xx); a server that does not answer, or refuses a
-reload, is a RolloutServerError naming the URL and the server's message, never a hang.
+timeout (on the whole answer, not only each read) and retries (connection errors, timeouts, 429, 5xx);
+a server that does not answer, or refuses a reload, is a RolloutServerError naming the URL and the
+server's message, never a hang.
 
 Reload call and weight-version check per server kind:
   reasonrl  POST /v1/reload_weights {"path", "weight_version": N} -> {"weight_version": N}. Checked: the
@@ -70,7 +71,7 @@ import torch
 from reasonrl import dist
 from reasonrl.algo.logprobs import completion_mask, sequence_logprobs
 from reasonrl.errors import UserError
-from reasonrl.lora import merged
+from reasonrl.scale.lora import merged
 from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
 from reasonrl.types import Generations
@@ -135,7 +136,7 @@ def http_json(url: str, body: dict | None = None, *, timeout_s: float, retries: 
         try:
             req = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
             with urllib.request.urlopen(req, timeout=timeout_s) as r:
-                raw = r.read()
+                raw = _read_by(r, time.monotonic() + timeout_s)
             return json.loads(raw) if raw.strip() else {}
         except urllib.error.HTTPError as e:
             why, status = f"HTTP {e.code}: {_server_message(e.read())}", e.code
@@ -147,6 +148,19 @@ def http_json(url: str, body: dict | None = None, *, timeout_s: float, retries: 
             why, status = "answered with something that is not JSON", None
     raise RolloutServerError(f"rollout server {url}: {why} (after {attempt + 1} tries; is the server running "
                              f"there? rollout.server_url sets the address)", status)
+
+
+def _read_by(response, deadline: float, chunk: int = 1 << 16) -> bytes:
+    """The whole body, or TimeoutError once the monotonic `deadline` passes: the socket timeout alone
+    bounds each read, not a server that trickles its answer out byte by byte."""
+    parts = []
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer did not arrive in time")
+        part = response.read1(chunk) if hasattr(response, "read1") else response.read(chunk)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
 
 
 def post_json(url: str, body: dict, *, timeout_s: float, retries: int, api_key: str = "") -> dict:
@@ -352,4 +366,4 @@ class ServerBackend:
         texts = [self.tokenizer.decode(r[m.bool()].tolist(), skip_special_tokens=True) for r, m in zip(comp, cmask)]
         return Generations(prompt_ids=ids.repeat_interleave(n, 0), prompt_mask=mask.repeat_interleave(n, 0),
                            completion_ids=comp, completion_mask=cmask, truncated=truncated, texts=texts,
-                           sampler_logp=logp * cmask)
+                           sampler_logp=logp * cmask, temperature=temperature)

@@ -1,7 +1,7 @@
 """In-process vLLM rollout backend (optional extra `reasonrl[vllm]`, imported only when selected).
 
-CONTRACT-TESTED ONLY: vLLM cannot be installed on our machines, so this backend has never run against
-a real vLLM. tests/rollout/test_vllm_contract.py drives it through a fake `vllm` module that wraps the
+CONTRACT-TESTED: not yet run against a real vLLM on a GPU (docs/verified.md).
+tests/rollout/test_vllm_contract.py drives it through a fake `vllm` module that wraps the
 tiny embedded model and implements the interface below.
 
     engine:        VLLM_ENABLE_V1_MULTIPROCESSING=0 (unless set), then
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import torch
 
 from reasonrl.algo.logprobs import completion_mask
-from reasonrl.lora import merged
+from reasonrl.scale.lora import merged
 from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
 from reasonrl.types import Generations
@@ -176,4 +176,4 @@ class VLLMBackend:
         return Generations(prompt_ids=ids.repeat_interleave(n, 0).to(dev),
                            prompt_mask=mask.repeat_interleave(n, 0).to(dev), completion_ids=comp.to(dev),
                            completion_mask=cmask.to(dev), truncated=truncated.to(dev), texts=texts,
-                           sampler_logp=(logp * cmask).to(dev))
+                           sampler_logp=(logp * cmask).to(dev), temperature=temperature)

@@ -20,20 +20,13 @@ import random
 import sys
 from collections.abc import Callable
 
-from reasonrl.config import ConfigError
+from reasonrl.errors import ConfigError
 from reasonrl.data import Mixture, RowSpec, load_samples
 from reasonrl.types import Sample
 
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
-
-
-def prompt_token_counter(tokenizer, render) -> Callable[[str], int]:
-    """prompt text -> tokens the rollout feeds the model (template applied, BOS included)."""
-    from reasonrl.rollout.hf import encode_prompts
-
-    return lambda prompt: int(encode_prompts(tokenizer, [render(prompt)], "cpu")[0].shape[1])
 
 
 def split_heldout(sources: list[list[Sample]], size: int, seed: int) -> tuple[list[list[Sample]], list[Sample]]:

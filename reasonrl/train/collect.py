@@ -1,11 +1,17 @@
 """Collecting one RL step's data: draw problems, sample groups, score them, filter (DAPO dynamic
-sampling), compute advantages. Used by the loop in reasonrl/train/rl.py."""
+sampling), compute advantages. Used by the loop in reasonrl/train/rl.py.
+
+`collect` is the one owner of the batch the update trains on: it returns it finished and immutable,
+with its advantages computed once (over every rank's rewards under torchrun, so estimators with
+batch statistics see the global batch)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
 
+from reasonrl import dist
 from reasonrl.algo.advantages import compute_advantages
 from reasonrl.algo.filters import mixed_groups, soft_overlong_penalty
 from reasonrl.config import Config
@@ -17,7 +23,7 @@ EXTRA_DRAW_STRIDE = 1_000_000   # extra draws of step s use task step s + k * st
 
 
 def draw(step: int, cfg: Config, task, backend, reward_fn, render) -> RolloutBatch:
-    """Sample G completions for each of B problems and score them (advantages not yet set)."""
+    """Sample G completions for each of B problems and score them (advantages not yet set: None)."""
     samples = task.train_batch(cfg.seed, step, cfg.train.prompts_per_step)
     g = cfg.rollout.num_generations
     gen = backend.generate([render(s.prompt) for s in samples], n=g, temperature=cfg.rollout.temperature,
@@ -33,7 +39,7 @@ def draw(step: int, cfg: Config, task, backend, reward_fn, render) -> RolloutBat
         rewards, comps["overlong"] = rewards + shaping, shaping
     answer = statuses.get("answer", ["n/a"] * len(per_seq))
     return RolloutBatch(samples=samples, group_size=g, gen=gen, rewards=rewards, components=comps,
-                        advantages=torch.zeros_like(rewards), statuses=answer, info=status_metrics(statuses))
+                        advantages=None, statuses=answer, info=status_metrics(statuses))
 
 
 def select_groups(batch: RolloutBatch, groups: torch.Tensor) -> RolloutBatch:
@@ -43,10 +49,12 @@ def select_groups(batch: RolloutBatch, groups: torch.Tensor) -> RolloutBatch:
     return RolloutBatch(samples=[batch.samples[i] for i in groups.tolist()], group_size=g,
                         gen=select_rows(batch.gen, rows), rewards=batch.rewards[rows],
                         components={k: v[rows] for k, v in batch.components.items()},
-                        advantages=batch.advantages[rows], statuses=[batch.statuses[i] for i in rows.tolist()])
+                        advantages=None if batch.advantages is None else batch.advantages[rows],
+                        statuses=[batch.statuses[i] for i in rows.tolist()])
 
 
 def merge(batches: list[RolloutBatch], pad_id: int) -> RolloutBatch:
+    """Several draws' batches as one (before advantages are computed)."""
     if len(batches) == 1:
         return batches[0]
     keys = set.intersection(*(set(b.components) for b in batches))
@@ -54,36 +62,49 @@ def merge(batches: list[RolloutBatch], pad_id: int) -> RolloutBatch:
                         gen=cat_generations([b.gen for b in batches], pad_id),
                         rewards=torch.cat([b.rewards for b in batches]),
                         components={k: torch.cat([b.components[k] for b in batches]) for k in keys},
-                        advantages=torch.cat([b.advantages for b in batches]),
-                        statuses=[s for b in batches for s in b.statuses])
+                        advantages=None, statuses=[s for b in batches for s in b.statuses])
+
+
+def advantages(rewards: torch.Tensor, group_size: int, estimator: str, std_floor: float) -> torch.Tensor:
+    """rewards (n,) of this rank's groups -> advantages (n,). Under torchrun the estimator sees the
+    rewards of every rank (ranks may hold different counts), so batch statistics span the global batch."""
+    full, start = dist.gather_rows(rewards)
+    if full.numel() == 0:
+        return torch.zeros_like(rewards)
+    adv = compute_advantages(estimator, full.view(-1, group_size), std_floor).flatten()
+    return adv[start:start + rewards.numel()]
+
+
+def dynamic_sample(step: int, first: RolloutBatch, cfg: Config, task, backend, reward_fn, render):
+    """DAPO dynamic sampling: keep the groups of `first` whose raw accuracy is mixed and draw more
+    prompts (at most algo.max_resample extra draws) until B mixed groups are kept.
+    -> (the kept groups as one batch, sampling metrics)."""
+    g, b = first.group_size, cfg.train.prompts_per_step
+    kept, n_kept, k, current = [], 0, 0, first
+    while True:
+        acc = current.components.get("answer", current.rewards).view(-1, g)
+        groups = mixed_groups(acc).nonzero().flatten()[: b - n_kept]
+        kept.append(select_groups(current, groups))
+        n_kept += groups.numel()
+        if n_kept >= b or k >= cfg.algo.max_resample:
+            break
+        k += 1
+        current = draw(step + EXTRA_DRAW_STRIDE * k, cfg, task, backend, reward_fn, render)
+    batch = merge([x for x in kept if x.samples] or [select_groups(first, torch.arange(0))],
+                  backend.tokenizer.pad_token_id)
+    return batch, {"sampling/draws": k + 1, "sampling/kept_groups": n_kept}
 
 
 def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, RolloutBatch, dict]:
-    """One step's data: returns (batch to train on, first draw as sampled from the policy, timings).
-
-    With DAPO dynamic sampling, groups whose raw accuracy is all 0 or all 1 are dropped and more
-    prompts are drawn (at most algo.max_resample extra draws) until B mixed groups are kept."""
+    """One step's data: returns (the finished batch to train on, the first draw as sampled from the
+    policy, metrics). Without dynamic sampling both are the same object."""
     t0 = time.time()
     first = draw(step, cfg, task, backend, reward_fn, render)
     batch, m = first, {}
     if cfg.algo.dynamic_sampling:
-        g, b = first.group_size, cfg.train.prompts_per_step
-        kept, n_kept, k, current = [], 0, 0, first
-        while True:
-            acc = current.components.get("answer", current.rewards).view(-1, g)
-            groups = mixed_groups(acc).nonzero().flatten()[: b - n_kept]
-            kept.append(select_groups(current, groups))
-            n_kept += groups.numel()
-            if n_kept >= b or k >= cfg.algo.max_resample:
-                break
-            k += 1
-            current = draw(step + EXTRA_DRAW_STRIDE * k, cfg, task, backend, reward_fn, render)
-        batch = merge([x for x in kept if x.samples] or [select_groups(first, torch.arange(0))],
-                      backend.tokenizer.pad_token_id)
-        m = {"sampling/draws": k + 1, "sampling/kept_groups": n_kept}
+        batch, m = dynamic_sample(step, first, cfg, task, backend, reward_fn, render)
     t1 = time.time()
-    if batch.samples:
-        adv = compute_advantages(cfg.algo.advantage, batch.rewards.view(-1, batch.group_size), cfg.algo.std_floor)
-        batch.advantages = adv.flatten()
+    adv = advantages(batch.rewards, batch.group_size, cfg.algo.advantage, cfg.algo.std_floor)
+    finished = dataclasses.replace(batch, advantages=adv)
     m.update({"time/generate_s": t1 - t0, **first.info})
-    return batch, first, m
+    return finished, finished if batch is first else first, m

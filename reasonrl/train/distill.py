@@ -22,46 +22,12 @@ GPUs:  reasonrl distill my.yaml teacher.path=/ckpt/rl/final student.path=/models
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from reasonrl.config import ConfigError, ModelConfig, TaskConfig
-from reasonrl.train.rejection import FilterConfig, PromptsConfig, SampleConfig, SamplingConfig, filter_files, run_sample
-from reasonrl.train.sft import SFTConfig, SFTDataConfig, SFTEvalConfig, SFTTrainConfig
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    path: str = ""                    # HF folder to start from; "" = a fresh Qwen2 built from the fields below
-    tokenizer: str = "char"           # fresh student's tokenizer: char | bpe | teacher | a folder holding a tokenizer
-    bpe_vocab: int = 256              # vocabulary size of a `bpe` tokenizer (trained on the kept traces)
-    hidden: int = 64
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 192
-    max_positions: int = 256
-    init_seed: int = 0
-    template: str = "auto"            # how the student renders prompts (reasonrl.templates)
-    prefill_think: bool = False
-    dtype: str = "float32"
-    device: str = "auto"
-    attn_implementation: str = "eager"
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    out: str = "runs/distill"
-    seed: int = 0
-    teacher: ModelConfig = field(default_factory=lambda: ModelConfig(path=""))  # "" = trace files only
-    traces: tuple[str, ...] = ()      # existing trace JSONL files (prompt, completion, answer), re-verified
-    task: TaskConfig = field(default_factory=TaskConfig)
-    prompts: PromptsConfig = field(default_factory=PromptsConfig)
-    sample: SamplingConfig = field(default_factory=SamplingConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    student: StudentConfig = field(default_factory=StudentConfig)
-    data: SFTDataConfig = field(default_factory=SFTDataConfig)   # data.files is filled with the kept traces
-    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
-    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
+from reasonrl.config import (ConfigError, DistillConfig, ModelConfig, SampleConfig, SFTConfig,  # noqa: F401
+                             SFTDataConfig, StudentConfig)
+from reasonrl.train.rejection import filter_files, run_sample
 
 
 def bpe_tokenizer(texts: list[str], vocab_size: int):

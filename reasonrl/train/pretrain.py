@@ -18,38 +18,14 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from reasonrl.config import PretrainConfig  # noqa: F401  (the config section lives in reasonrl.config)
 from reasonrl.models import build_char_tokenizer, build_tiny_model, n_params
 from reasonrl.rollout.hf import HFBackend
 from reasonrl.tasks.walk import WalkTask, direct_response, make_problem, worked_response
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    out: str = "runs/pretrain"        # where the HF folder is written
-    seed: int = 1
-    hidden: int = 128
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 384
-    steps: int = 1800                 # optimizer steps before the gate
-    batch_size: int = 32
-    lr: float = 2e-3
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1         # cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.1
-    worked_share: float = 0.5         # share of worked batches during the bulk of training
-    anneal_share: float = 0.3         # share of worked batches in the final anneal
-    anneal_frac: float = 0.23         # fraction of steps (at the end) spent annealing
-    gate_accuracy: float = 0.9        # forced-worked greedy accuracy required at the end
-    gate_chunk_steps: int = 300       # extra steps per gate chunk (at the anneal lr and share)
-    gate_max_chunks: int = 4
-    eval_size: int = 200
-    threads: int = 0
 
 
 def _batch(tok, rng: random.Random, size: int, worked: bool):

@@ -1,4 +1,4 @@
-"""What a run writes while it trains (DESIGN.md "every run leaves a record a person can read"):
+"""What a run writes while it trains ("every run leaves a record a person can read"):
 metrics.jsonl, rollouts.jsonl, samples.jsonl (the same held-out prompts answered over time),
 reasoning telemetry, reward-hacking alarms, the cost ledger and report.html."""
 from __future__ import annotations
@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from reasonrl.cost import device_label, ledger_from_metrics, step_cost, write_ledger
+from reasonrl.report.cost import device_label, ledger_from_metrics, step_cost, write_ledger
 from reasonrl.eval.heldout import evaluate_heldout
 from reasonrl.config import to_dict
 from reasonrl.logging import ExternalSinks, JsonlLog
 from reasonrl.report.samples import probe
-from reasonrl.telemetry import hacking_alarms, step_telemetry
+from reasonrl.report.telemetry import hacking_alarms, step_telemetry
+from reasonrl.verifiers.settings import using
 
 
 class RunRecord:
@@ -28,13 +29,18 @@ class RunRecord:
         self.sinks = ExternalSinks(cfg.train.log_to, self.out, to_dict(cfg), self.out.name) if cfg.train.log_to else None
 
     def evaluate(self, step: int) -> dict:
-        """Held-out accuracy (greedy and one sample), pass@k with eval.k > 1, and the probe prompts."""
+        """Held-out accuracy (greedy and one sample), pass@k with eval.k > 1, and the probe prompts,
+        judged with the run's verifier settings (the config's `verify:` section)."""
+        with using(self.cfg.verify):
+            return self._evaluate(step)
+
+    def _evaluate(self, step: int) -> dict:
         cfg = self.cfg
         m = evaluate_heldout(self.backend, self.task, self.heldout, render=self.render,
                              max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
                              sampled=cfg.eval.sampled, seed=cfg.seed)
         if cfg.eval.k > 1:   # the paper's sampling protocol: T = 0.6, top-p 0.95, k samples per problem
-            from reasonrl.eval.runner import heldout_metrics
+            from reasonrl.eval.heldout import heldout_metrics
             m.update(heldout_metrics(self.backend, self.render, self.heldout, k=cfg.eval.k, temperature=0.6,
                                      top_p=0.95, max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.seed))
         for row in probe(self.backend, self.heldout, self.render, max_new_tokens=cfg.rollout.max_new_tokens):
@@ -50,19 +56,21 @@ class RunRecord:
         self.write(0, ev)
         return ev
 
-    def step_extras(self, sampled, batch) -> dict:
-        """Reasoning telemetry and the step's cost (tokens, FLOPs) from its rollouts."""
+    def step_extras(self, sampled, usage) -> dict:
+        """Reasoning telemetry of the rollouts as sampled, and the step's cost (tokens, FLOPs) from what
+        the update reported it trained on (usage: reasonrl.types.UpdateUsage)."""
         m = step_telemetry(sampled, self.task, self.render.prefill)
-        m.update(step_cost(sampled, batch, self.cfg.algo, self.n_params))
+        m.update(step_cost(sampled, usage, self.n_params))
         return m
 
-    def write(self, step: int, m: dict, sampled=None) -> None:
+    def write(self, step: int, m: dict, trained=None) -> None:
+        """One metrics row; with `trained` (the batch the update used) also its first rollouts."""
         self.metrics.write({"step": step, **m})
         self.history.append({"step": step, **m})
         if self.sinks is not None:
             self.sinks.write(step, m)
-        if sampled is not None:
-            self._log_rollouts(step, sampled)
+        if trained is not None:
+            self._log_rollouts(step, trained)
             for w in hacking_alarms(self.history):
                 self.log(f"warning: {w}")
 

@@ -25,13 +25,13 @@ import json
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from reasonrl.config import ConfigError, ModelConfig, TaskConfig, dump_yaml
+from reasonrl.config import (ConfigError, FilterConfig, PromptsConfig, SampleConfig, SamplingConfig,  # noqa: F401
+                             summary_line)
 from reasonrl.errors import UserError
 from reasonrl.types import Sample
 from reasonrl.verifiers import format_reward
@@ -39,47 +39,6 @@ from reasonrl.verifiers.language import LANGUAGES, language_share
 
 REASONS = ("runaway_length", "missing_tags", "wrong", "unparseable", "not_applicable", "timeout", "error",
            "no_reasoning", "repetition", "language_mixing", "duplicate", "not_shortest", "over_cap")
-
-
-@dataclass(frozen=True)
-class PromptsConfig:
-    count: int = 256                  # problems drawn from the task's training split
-    seed: int = 1                     # problems are task.train_batch(seed, batch index, batch_prompts)
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    k: int = 8                        # completions per problem
-    temperature: float = 1.0          # R1 v2 samples the R1-Zero cold-start candidates at T=1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 40
-    batch_prompts: int = 32           # problems per generate call (k completions each)
-
-
-@dataclass(frozen=True)
-class FilterConfig:
-    require_tags: bool = True         # drop when <think>/<answer> are missing, repeated or out of order
-    require_reasoning: bool = False   # drop an empty <think></think> block (cold-start data wants a CoT)
-    max_tokens: int = 0               # drop longer completions (0 = only those cut at max_new_tokens)
-    repeat_chars: int = 24            # drop a unit repeated back-to-back >= 3 times over this many chars (0 = off)
-    language: str = "en"              # language of the words (reasonrl.verifiers.language; "" = off)
-    min_language_share: float = 0.95  # share of words in that language's script below which a completion is mixed
-    dedupe: bool = True               # drop exact repeats of (prompt, completion)
-    keep: str = "all"                 # all | shortest (the shortest kept completion per problem)
-    max_per_prompt: int = 0           # keep at most N per problem (0 = no cap)
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    out: str = "runs/sample"
-    seed: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    task: TaskConfig = field(default_factory=TaskConfig)
-    prompts: PromptsConfig = field(default_factory=PromptsConfig)
-    sample: SamplingConfig = field(default_factory=SamplingConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    log_rejected: int = 200           # dropped completions written to rejected.jsonl (with the reason)
 
 
 # ---------------------------------------------------------------- readability checks (pure functions)
@@ -228,7 +187,7 @@ def run_sample(cfg: SampleConfig, log=print) -> dict:
     from reasonrl.models import load_model, resolve_model_path
     from reasonrl.rollout.hf import HFBackend
     from reasonrl.tasks import make_task
-    from reasonrl.tasks.dataset import prompt_token_counter
+    from reasonrl.rollout import prompt_token_counter
     from reasonrl.templates import Renderer
     from reasonrl.train.rundir import check_or_write_config
 
@@ -242,7 +201,7 @@ def run_sample(cfg: SampleConfig, log=print) -> dict:
     model, tok = load_model(m.path, m.dtype, m.device, m.attn_implementation)
     render, backend = Renderer(tok, m.template, m.prefill_think), HFBackend(model, tok)
     task = make_task(cfg.task, prompt_len=prompt_token_counter(tok, render), log=log)
-    log(dump_yaml(cfg).rstrip())
+    log(summary_line(cfg, out / "config.yaml"))
     bp = cfg.sample.batch_prompts
     n_batches = -(-cfg.prompts.count // bp)
     for b in range(n_batches):

@@ -23,30 +23,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint, dist, fsdp, lora
+from reasonrl import checkpoint, dist
 from reasonrl.algo.presets import describe, warnings
-from reasonrl.config import Config, ConfigError, dump_yaml
-from reasonrl.logging import progress_line
-from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path, torch_threads
-from reasonrl.rollout import make_backend
+from reasonrl.config import Config, ConfigError, summary_line
+from reasonrl.logging import progress_line, shown_step
+from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path, threads_note, torch_threads
+from reasonrl.rollout import make_backend, prompt_token_counter
+from reasonrl.scale import fsdp, lora
 from reasonrl.tasks import make_task
-from reasonrl.tasks.dataset import prompt_token_counter
+from reasonrl.tasks.base import StyledTask
 from reasonrl.templates import Renderer
 from reasonrl.train.collect import collect
 from reasonrl.train.guards import (EXIT_NONFINITE, EXIT_STOPPED, GracefulStop, NonFiniteGuard, available_bytes,
                                    estimate_peak_bytes)
+from reasonrl.train.hooks import Hooks
 from reasonrl.train.record import RunRecord
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
-from reasonrl.verifiers.settings import configure as configure_verifiers
 
 
 def batch_metrics(batch: RolloutBatch, task) -> dict:
@@ -63,7 +63,7 @@ def batch_metrics(batch: RolloutBatch, task) -> dict:
         m[f"reward/{name}_na"] = v.isnan().float().mean().item()
     if "answer" in batch.components:
         m["acc/train"] = torch.nan_to_num(batch.components["answer"], nan=0.0).mean().item()
-    if hasattr(task, "style"):
+    if isinstance(task, StyledTask):
         m["style/worked"] = sum(task.style(t) == "worked" for t in batch.gen.texts) / len(batch.gen.texts)
     return m
 
@@ -96,7 +96,7 @@ def setup(cfg: Config, log):
     full = found[1] if found and not m.lora_r else None     # with LoRA the base always comes from model.path
     model, tok = load_model(full or m.path, m.dtype, device, m.attn_implementation)
     log(f"device: {next(model.parameters()).device} ({'CUDA available' if torch.cuda.is_available() else 'no CUDA'}), "
-        f"dtype {m.dtype}, attention {m.attn_implementation}, {torch.get_num_threads()} CPU threads")
+        f"dtype {m.dtype}, attention {m.attn_implementation}, {threads_note()}")
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ref = None
@@ -158,10 +158,10 @@ class Run:
     reward_fn: RewardFn
     record: RunRecord
     guard: NonFiniteGuard
-    inject_nan: set
+    hooks: Hooks
 
 
-def build(cfg: Config, log) -> Run:
+def build(cfg: Config, log, hooks: Hooks | None = None) -> Run:
     """Task, model, reference, optimizer, rollout backend, rewards and run record (resuming if asked)."""
     out, world, rank = Path(cfg.out), dist.world_size(), dist.rank()
     if cfg.train.prompts_per_step % world:
@@ -174,11 +174,10 @@ def build(cfg: Config, log) -> Run:
     local_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
         cfg.train, prompts_per_step=cfg.train.prompts_per_step // world)) if world > 1 else cfg
     task = dist.ShardedTask(task, rank, world) if world > 1 else task
-    log(dump_yaml(cfg).rstrip())
+    log(summary_line(cfg, out / "config.yaml"))
     log(f"model: {cfg.model.path} ({n_params(model):,} params) | algo: {describe(cfg.algo)}")
     for w in warnings(cfg.algo):
         log(f"warning: {w}")
-    configure_verifiers(**dataclasses.asdict(cfg.verify))
     heldout = task.heldout()[:cfg.eval.size]
     backend = make_backend(cfg.rollout.backend, model, tok, cfg.rollout)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
@@ -186,30 +185,30 @@ def build(cfg: Config, log) -> Run:
               else _QuietRecord(cfg, task, render, n_params(model)))
     _preflight_memory(cfg, model, tok, heldout, render, log)
     guard = NonFiniteGuard(out if rank == 0 else out / f"rank-{rank}", cfg.train.max_nonfinite_steps)
-    inject_nan = {int(x) for x in os.environ.get("REASONRL_INJECT_NAN_STEPS", "").split(",") if x}
     return Run(cfg, local_cfg, out, rank, world, log, task, render, model, tok, ref, opt, sched, start, backend,
-               RewardFn(cfg.reward.functions, cfg.reward.weights), record, guard, inject_nan)
+               RewardFn(cfg.reward.functions, cfg.reward.weights, settings=cfg.verify), record, guard,
+               hooks or Hooks())
 
 
 def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
-    """sample -> verify -> advantages -> update for one step; -> (the sampled batch, metrics)."""
+    """sample -> verify -> advantages -> update for one step; -> (the batch trained on, metrics).
+    Metrics of rewards and lengths describe the batch as sampled (before dynamic sampling's filter);
+    token and FLOP counts are those the update reports."""
     cfg, t0 = r.cfg, time.time()
     # each step's sampling depends on (seed, step, rank) only
     torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * r.rank)
     with fsdp.gathered(r.model):          # FSDP: full weights for generation, no collectives inside
         batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
-    if r.world > 1 and cfg.algo.advantage == "batch_zscore":   # the one estimator that spans groups
-        batch.advantages = dist.batch_advantages(batch.rewards, batch.group_size, cfg.algo.std_floor)
     t1 = time.time()
     m.update(batch_metrics(sampled, r.task))
-    m.update(r.record.step_extras(sampled, batch))
-    m = dist.reduce_metrics(m)
-    if step in r.inject_nan:                            # fault injection (bench/faults.py, tests)
-        batch.advantages = torch.full_like(batch.advantages, float("nan"))
-    m.update(policy_update(r.model, r.ref, r.opt, batch, cfg.algo, temperature=cfg.rollout.temperature,
-                           max_new_tokens=cfg.rollout.max_new_tokens, micro_batch_size=cfg.train.micro_batch_size,
-                           max_grad_norm=cfg.train.max_grad_norm, step_seed=cfg.seed * 7919 + step,
-                           autocast=cfg.model.autocast))
+    if r.hooks.before_update is not None:               # fault injection (bench/faults.py, tests)
+        batch = r.hooks.before_update(step, batch)
+    update = policy_update(r.model, r.ref, r.opt, batch, cfg.algo, max_new_tokens=cfg.rollout.max_new_tokens,
+                           micro_batch_size=cfg.train.micro_batch_size, max_grad_norm=cfg.train.max_grad_norm,
+                           step_seed=cfg.seed * 7919 + step, autocast=cfg.model.autocast)
+    m.update(r.record.step_extras(sampled, update.usage))
+    m = dist.reduce_metrics(m)              # this rank's counts summed, its means averaged, over ranks
+    m.update(update.stats)                  # already combined over ranks by the update
     if dist.any_rank(r.guard.check(step, batch, m)):
         m["guard/nonfinite_steps"] = r.guard.total
         r.log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
@@ -221,25 +220,26 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
     if r.ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
         r.ref.load_state_dict(r.model.state_dict())      # R1: the reference follows the policy
     m.update({"time/update_s": time.time() - t1, "lr": r.sched.get_last_lr()[0], "time/step_s": time.time() - t0})
-    return sampled, m
+    return batch, m
 
 
-def train(cfg: Config, log=print) -> dict:
-    """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}."""
+def train(cfg: Config, log=print, hooks: Hooks | None = None) -> dict:
+    """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}.
+    hooks: explicit hooks into the loop (fault injection, reasonrl.train.hooks)."""
     with torch_threads(cfg.train.threads):
-        return _train(cfg, log)
+        return _train(cfg, log, hooks)
 
 
-def _train(cfg: Config, log) -> dict:
+def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
     t_begin = time.time()
     started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
-    r = build(cfg, log)
+    r = build(cfg, log, hooks)
     with fsdp.gathered(r.model):
         before = r.record.first_eval(r.start)
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
     with GracefulStop(r.log) as stopper:
         for step in range(r.start + 1, cfg.train.steps + 1):
-            sampled, m = train_step(r, step)
+            trained, m = train_step(r, step)
             last = step == cfg.train.steps
             out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
             exhausted = dist.any_rank(r.guard.exhausted)
@@ -252,8 +252,9 @@ def _train(cfg: Config, log) -> dict:
                 if r.rank == 0:
                     m["time/eval_s"] = time.time() - t2
                     m["time/step_s"] += m["time/eval_s"]
-            r.record.write(step, m, sampled)
-            r.log(progress_line(step, cfg.train.steps, m))
+            r.record.write(step, m, trained)
+            if shown_step(step, cfg.train.steps, m):
+                r.log(progress_line(step, cfg.train.steps, m))
             if exhausted:
                 r.log(f"error: {r.guard.consecutive} consecutive non-finite steps: stopping; the last good "
                       f"checkpoint is intact")
@@ -268,7 +269,7 @@ def _train(cfg: Config, log) -> dict:
                 why = f"{stopper.requested} received" if stopper.requested else \
                     f"time budget of {cfg.train.time_budget_s:.0f}s reached"
                 r.log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
-                exit_code = EXIT_STOPPED if stopper.requested else 0
+                exit_code = EXIT_STOPPED          # signal or time budget: unfinished, re-run to continue
                 break
     result = _finish(r, step, exit_code, before, t_begin)
     if started_dist:
@@ -286,7 +287,7 @@ def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> 
         if r.rank == 0:
             checkpoint.export(r.model, r.tok, r.out / "final", state_dict=full)
     result = {"out": str(r.out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
-              "after": after, "exit_code": exit_code}
+              "after": after, "after_step": evals[-1].get("step", 0) if evals else 0, "exit_code": exit_code}
     if r.rank == 0:
         (r.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     r.record.finish(r.model)
@@ -307,7 +308,7 @@ class _QuietRecord(RunRecord):
     def evaluate(self, step: int) -> dict:
         return {}
 
-    def write(self, step: int, m: dict, sampled=None) -> None:
+    def write(self, step: int, m: dict, trained=None) -> None:
         pass
 
     def finish(self, model) -> None:
@@ -349,11 +350,18 @@ def before_after_table(result: dict) -> str:
             ("mean response length, tokens (sampled)", "len/heldout_sampled", "{:.1f}"),
             ("answers that reason step by step (greedy)", "worked/heldout", "{:.0%}"),
             ("answers that reason step by step (sampled)", "worked/heldout_sampled", "{:.0%}")]
-    lines = [f"{'':44s} {'before':>8s} {'after':>8s}"]
+    at = result.get("after_step", result["steps"])
+    a = a if at else {}                   # no evaluation since step 0: nothing to show as "after"
+    head = "after" if at == result["steps"] else f"step {at}" if at else "not evaluated"
+    w = max(8, len(head))
+    lines = [f"{'':44s} {'before':>8s} {head:>{w}s}"]
     for label, key, fmt in rows:
         if key in b or key in a:
             f = lambda d: fmt.format(d[key]) if d.get(key) is not None else "-"  # noqa: E731
-            lines.append(f"{label:44s} {f(b):>8s} {f(a):>8s}")
+            lines.append(f"{label:44s} {f(b):>8s} {f(a):>{w}s}")
+    if at != result["steps"]:
+        lines.append(f"stopped at step {result['steps']}: the model there was not evaluated"
+                     + (f" (last evaluation: step {at})" if at else "") + "; re-run the same command to continue")
     lines.append(f"run directory: {result['out']}  (steps: {result['steps']}, "
                  f"wall time this invocation: {result.get('seconds', 0):.0f}s)")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ eager/sdpa/flash alike, when no KV cache is passed: use_cache=False), so packed 
 each other. The loss is normalized by the step's total completion tokens, so packing and
 micro-batching change speed, never the math.
 
-LoRA (reasonrl.lora, `model.lora_r > 0`): only the adapters train; checkpoints hold the adapter, resume
+LoRA (reasonrl.scale.lora, `model.lora_r > 0`): only the adapters train; checkpoints hold the adapter, resume
 loads the base from `model.path` and the adapter from the checkpoint, and `final/` is the merged plain HF
 folder. `model.autocast=bfloat16` runs every forward under torch.autocast (loss in float32).
 
@@ -33,70 +33,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from reasonrl import checkpoint, lora
-from reasonrl.config import ModelConfig, TaskConfig, dump_yaml
+from reasonrl import checkpoint
+from reasonrl.config import SFTConfig, SFTDataConfig, SFTEvalConfig, SFTTrainConfig, summary_line  # noqa: F401
 from reasonrl.logging import JsonlLog
 from reasonrl.models import load_model, n_params, resolve_model_path
 from reasonrl.rollout.hf import HFBackend
+from reasonrl.safeio import atomic_write_text
+from reasonrl.scale import lora
 from reasonrl.templates import Renderer
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.sft_data import (IGNORE, Example, check_assistant_mask, encode_dataset,  # noqa: F401 (re-exported)
                                      encode_example, pack, read_examples, read_rows, step_indices)
-
-
-@dataclass(frozen=True)
-class SFTDataConfig:
-    files: tuple[str, ...] = ()       # JSONL: {"prompt", "completion"} rows or {"messages": [...]} rows
-    prompt_field: str = "prompt"
-    completion_field: str = "completion"
-    max_length: int = 256             # tokens per example and per packed row; longer examples are dropped
-    packing: bool = True              # pack several examples per row (block-diagonal attention)
-
-
-@dataclass(frozen=True)
-class SFTTrainConfig:
-    epochs: int = 2                   # passes over the data
-    steps: int = 0                    # optimizer steps; 0 = epochs * ceil(examples / batch_size)
-    batch_size: int = 32              # examples per optimizer step
-    micro_batch_size: int = 32        # packed rows per forward/backward; changes speed, never the math
-    lr: float = 1e-4
-    min_lr_ratio: float = 0.1         # cosine decay to lr * min_lr_ratio
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.99
-    max_grad_norm: float = 1.0
-    threads: int = 0                  # torch CPU threads; 0 = all cores
-    time_budget_s: float = 0.0        # stop (with a checkpoint) after this much training time; 0 = none
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 2
-    log_every: int = 10               # progress line every N steps (metrics.jsonl gets every step)
-    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, more compute)
-
-
-@dataclass(frozen=True)
-class SFTEvalConfig:
-    every: int = 0                    # held-out evaluation every N steps (0 = only before and after)
-    size: int = 200                   # held-out problems of `task` (0 = no evaluation)
-    sampled: bool = True              # also one sample per problem at `temperature`
-    temperature: float = 1.0
-    max_new_tokens: int = 40
-
-
-@dataclass(frozen=True)
-class SFTConfig:
-    out: str = "runs/sft"
-    seed: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    task: TaskConfig = field(default_factory=TaskConfig)   # held-out problems for evaluation
-    data: SFTDataConfig = field(default_factory=SFTDataConfig)
-    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
-    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
 
 
 def completion_loss(model, ids, labels, pos, total_tokens: int, autocast: str = "none") -> torch.Tensor:
@@ -191,7 +142,7 @@ def make_evaluator(cfg: SFTConfig, model, tok, render):
         return lambda: {}
     from reasonrl.eval.heldout import evaluate_heldout
     from reasonrl.tasks import make_task
-    from reasonrl.tasks.dataset import prompt_token_counter
+    from reasonrl.rollout import prompt_token_counter
 
     task = make_task(cfg.task, prompt_len=prompt_token_counter(tok, render))
     heldout = task.heldout()[:cfg.eval.size]
@@ -231,7 +182,7 @@ def _steps(cfg: SFTConfig, model, tok, opt, sched, enc, start: int, metrics, eva
                 why = f"{stopper.requested} received" if stopper.requested else \
                     f"time budget of {cfg.train.time_budget_s:.0f}s reached"
                 log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
-                return step, EXIT_STOPPED if stopper.requested else 0
+                return step, EXIT_STOPPED             # signal or time budget: unfinished, re-run to continue
     return step, 0
 
 
@@ -239,8 +190,9 @@ def train(cfg: SFTConfig, log=print) -> dict:
     """Run (or resume) SFT; returns {'out', 'steps', 'examples', 'seconds', 'before', 'after',
     'exit_code'} (also summary.json). The model is exported to OUT/final after the last step."""
     from reasonrl.models import torch_threads
+    from reasonrl.runlock import owned_while_running
 
-    with torch_threads(cfg.train.threads):
+    with torch_threads(cfg.train.threads), owned_while_running(cfg.out):
         return _train(cfg, log)
 
 
@@ -248,7 +200,7 @@ def _train(cfg: SFTConfig, log) -> dict:
     out, t_begin = Path(cfg.out), time.time()
     model, tok, render, opt, sched, enc, start = _setup(cfg, log)
     total = total_steps(cfg, len(enc))
-    log(dump_yaml(cfg).rstrip())
+    log(summary_line(cfg, out / "config.yaml"))
     log(f"sft: {cfg.model.path} ({n_params(model):,} params) | {len(enc)} examples | {total} steps")
     metrics = JsonlLog(out / "metrics.jsonl", resume_step=start if start else None)
     evaluate = make_evaluator(cfg, model, tok, render)
@@ -260,5 +212,5 @@ def _train(cfg: SFTConfig, log) -> dict:
         checkpoint.export(model, tok, out / "final")
     result = {"out": str(out), "steps": step, "examples": len(enc), "seconds": round(time.time() - t_begin, 1),
               "before": before, "after": after, "exit_code": exit_code}
-    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(result, indent=2) + "\n", what="summary")
     return result

@@ -5,18 +5,30 @@ of its whole optimizer step (algo.aggregation.StepTotals), so 1x8 and 8x1 give t
 Data parallel (reasonrl.dist) never changes it either: the totals are summed over ranks before the
 loss is built and the gradients are summed over ranks before clipping, so 2 ranks with half the
 groups each take the same optimizer step as one process with all of them.
+
+The update owns which rows it trains on (`plan`): it reports them with its statistics
+(`UpdateResult.usage`), and cost accounting (reasonrl.report.cost) reads that report.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from reasonrl import dist, fsdp
+from reasonrl import dist
 from reasonrl.algo.aggregation import StepTotals
 from reasonrl.algo.logprobs import sequence_logprobs
 from reasonrl.algo.loss import policy_loss
 from reasonrl.algo.tis import tis_weights
+from reasonrl.scale import fsdp, lora
+from reasonrl.types import RolloutBatch, UpdateUsage
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    stats: dict             # metrics of the update (combined over ranks)
+    usage: UpdateUsage      # the rows and passes this rank's update used
 
 
 def build_inputs(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -40,9 +52,28 @@ def kept_rows(batch, algo) -> torch.Tensor:
     return keep.nonzero().flatten()
 
 
+def plan(batch: RolloutBatch, algo) -> UpdateUsage:
+    """The rows the update trains on (kept_rows) and what they cost: prompt + completion tokens, loss
+    tokens (after algo.mask_truncated), passes with gradient (epochs) and without (reference when
+    beta > 0, old policy when epochs * mini_batches > 1)."""
+    g, rows = batch.gen, kept_rows(batch, algo)
+    seq = (g.prompt_mask.sum(dim=1) + g.completion_mask.sum(dim=1))[rows.to(g.prompt_mask.device)]
+    loss = g.completion_mask.sum(dim=1)
+    if algo.mask_truncated:
+        loss = loss * (~g.truncated).long()
+    return UpdateUsage(rows=rows, seq_tokens=int(seq.sum().item()),
+                       loss_tokens=int(loss[rows.to(loss.device)].sum().item()), epochs=algo.epochs,
+                       logprob_passes=int((algo.beta or 0) > 0) + int(algo.epochs * algo.mini_batches > 1))
+
+
 def _width(attn: torch.Tensor, p: int) -> int:
     """Longest completion of a micro-batch: attn (n, P+T) -> the T its forward needs (>= 1)."""
     return max(int(attn[:, p:].sum(1).max().item()), 1) if attn.shape[0] else 1
+
+
+def _logp(model, ids, attn, p, temperature, autocast, with_entropy=False):
+    return sequence_logprobs(model, ids, attn, p, temperature, with_entropy=with_entropy,
+                             autocast=lora.autocast(autocast, ids.device))
 
 
 @torch.no_grad()
@@ -53,8 +84,8 @@ def _forward_logp(model, ids, attn, p, temperature, micro, autocast="none"):
     busiest = _busiest(model, n_micro)
     for i in range(0, ids.shape[0], micro):
         t = _width(attn[i:i + micro], p)
-        out[i:i + micro, :t] = sequence_logprobs(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p,
-                                                 temperature, autocast=autocast)[0]
+        out[i:i + micro, :t] = _logp(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p, temperature,
+                                     autocast)[0]
     _idle_passes(model, ids.device, busiest - n_micro, temperature, autocast, backward=False)
     return out
 
@@ -71,98 +102,133 @@ def _idle_passes(model, device, missing: int, temperature, autocast, backward: b
     ids = torch.zeros(1, 2, dtype=torch.long, device=device)
     for _ in range(missing):
         with torch.set_grad_enabled(backward):
-            logp = sequence_logprobs(model, ids, torch.ones_like(ids), 1, temperature, autocast=autocast)[0]
+            logp = _logp(model, ids, torch.ones_like(ids), 1, temperature, autocast)[0]
         if backward:
             (logp.sum() * 0.0).backward()
 
 
-def policy_update(model, ref_model, optimizer, batch, algo, *, temperature: float, max_new_tokens: int,
-                  micro_batch_size: int, max_grad_norm: float, step_seed: int, autocast: str = "none") -> dict:
-    """Run algo.epochs x algo.mini_batches optimizer steps on one rollout batch; return stats.
-    autocast='bfloat16' runs every forward under torch.autocast (bf16); backward and optimizer stay outside."""
-    device = next(model.parameters()).device
-    rows = kept_rows(batch, algo)
-    n_all = int(dist.all_reduce([float(rows.numel())])[0])       # every rank decides alike
-    stats = {"update/sequences": n_all, "update/optimizer_steps": 0, "update/skipped_nonfinite": 0}
-    if n_all == 0:
-        return stats
+@dataclass
+class _Inputs:
+    """The update's rows on the model's device: ids, attn (n, P+T), mask (n, T), adv (n,), samp (n, T) or None."""
+    ids: torch.Tensor
+    attn: torch.Tensor
+    mask: torch.Tensor
+    p: int
+    adv: torch.Tensor
+    samp: torch.Tensor | None
+    old_logp: torch.Tensor | None = None
+    ref_logp: torch.Tensor | None = None
+
+
+def _inputs(batch, algo, rows: torch.Tensor, device, multi: bool) -> tuple[_Inputs, torch.Tensor]:
+    """The kept rows' tensors, longest first when there is a single pass; -> (inputs, rows in that order)."""
     ids, attn, mask, p = (x.to(device) if torch.is_tensor(x) else x for x in build_inputs(batch))
-    multi = algo.epochs * algo.mini_batches > 1
     if not multi:     # longest first: micro-batches of similar lengths, each cut to its own longest (no padding work)
         rows = rows[torch.argsort(attn[rows, p:].sum(1).cpu(), descending=True, stable=True)]
     ids, attn, mask = ids[rows], attn[rows], mask[rows].clone()
     adv = batch.advantages.to(device)[rows]
     if algo.mask_truncated:
         mask[batch.gen.truncated.to(device)[rows]] = 0
-    tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
     samp = (batch.gen.sampler_logp.to(device)[rows][:, :mask.shape[1]]
             if batch.gen.sampler_logp is not None else None)
-    old_logp = _forward_logp(model, ids, attn, p, temperature, micro_batch_size, autocast) if multi else None
-    ref_logp = (_forward_logp(ref_model, ids, attn, p, temperature, micro_batch_size, autocast)
-                if algo.beta > 0 else None)
+    return _Inputs(ids, attn, mask, p, adv, samp), rows
+
+
+def _micro_step(model, x: _Inputs, idx, algo, totals: StepTotals, temperature, autocast, sums: dict) -> None:
+    """Forward + backward of one micro-batch (rows idx of x); adds its statistics to `sums`."""
+    tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
+    t = _width(x.attn[idx], x.p)
+    logp, ent = _logp(model, x.ids[idx, :x.p + t], x.attn[idx, :x.p + t], x.p, temperature, autocast,
+                      with_entropy=True)
+    old = x.old_logp[idx, :t] if x.old_logp is not None else logp.detach()
+    ref = x.ref_logp[idx, :t] if x.ref_logp is not None else None
+    mk, sp = x.mask[idx, :t], (x.samp[idx, :t] if x.samp is not None else None)
+    w = tis_weights(old, sp, mk, level=tis, cap=algo.tis_cap) if sp is not None else None
+    loss, st = policy_loss(logp, old, ref, x.adv[idx], mk, surrogate=algo.surrogate,
+                           aggregation=algo.aggregation, totals=totals, kl=algo.kl, beta=algo.beta,
+                           clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip,
+                           is_weights=w)
+    loss.backward()
+    m = mk.float()
+    if sp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
+        sums["mismatch"] += ((old - sp).abs() * m).sum().item()
+    if w is not None:
+        sums["tis_sum"] += (w * m).sum().item()
+        sums["tis_capped"] += ((w >= algo.tis_cap) * m).sum().item()
+    sums["loss"] += loss.item()
+    sums["kl_sum"] += st["kl_sum"]
+    sums["tokens"] += st["tokens"]
+    sums["ent_sum"] += (ent * m).sum().item()
+    for k in ("clip/low", "clip/high"):
+        sums[k] += st.get(k, 0.0) * st["tokens"]
+    sums["ratio/max"] = max(sums["ratio/max"], st.get("ratio/max", 1.0))
+    sums["ratio/min"] = min(sums["ratio/min"], st.get("ratio/min", 1.0))
+
+
+def _optimizer_step(model, optimizer, max_grad_norm: float, stats: dict, norms: list) -> None:
+    """Sum gradients over ranks, clip, and step (skipped, counted, when the norm is not finite)."""
+    if not fsdp.is_sharded(model):     # FSDP has already summed them in its reduce-scatter
+        dist.all_reduce_grads(model.parameters())
+    norm = fsdp.item(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
+    if not math.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        stats["update/skipped_nonfinite"] += 1
+        return
+    norms.append(norm)
+    optimizer.step()
+    stats["update/optimizer_steps"] += 1
+
+
+def policy_update(model, ref_model, optimizer, batch: RolloutBatch, algo, *, max_new_tokens: int,
+                  micro_batch_size: int, max_grad_norm: float, step_seed: int, autocast: str = "none") -> UpdateResult:
+    """Run algo.epochs x algo.mini_batches optimizer steps on one rollout batch; return its stats and usage.
+    Logprobs use the temperature the batch was sampled at (batch.gen.temperature).
+    autocast='bfloat16' runs every forward under torch.autocast (bf16); backward and optimizer stay outside."""
+    device, temperature = next(model.parameters()).device, batch.gen.temperature
+    usage = plan(batch, algo)
+    n_all = int(dist.all_reduce([float(usage.rows.numel())])[0])       # every rank decides alike
+    stats = {"update/sequences": n_all, "update/optimizer_steps": 0, "update/skipped_nonfinite": 0}
+    if n_all == 0:
+        return UpdateResult(stats, usage)
+    multi = algo.epochs * algo.mini_batches > 1
+    x, rows = _inputs(batch, algo, usage.rows, device, multi)
+    if multi:
+        x.old_logp = _forward_logp(model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast)
+    if algo.beta > 0:
+        x.ref_logp = _forward_logp(ref_model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast)
     gen = torch.Generator().manual_seed(step_seed)
     sums = {"loss": 0.0, "kl_sum": 0.0, "tokens": 0.0, "ent_sum": 0.0, "clip/low": 0.0, "clip/high": 0.0,
             "ratio/max": 1.0, "ratio/min": 1.0, "tis_sum": 0.0, "tis_capped": 0.0, "mismatch": 0.0}
-    norms = []
+    norms: list[float] = []
     model.train()
     for _epoch in range(algo.epochs):
         order = torch.randperm(rows.numel(), generator=gen) if multi else torch.arange(rows.numel())
         for mb in _mini_batches(order, algo.mini_batches):
-            totals = step_totals(mask[mb], max_new_tokens)
+            totals = step_totals(x.mask[mb], max_new_tokens)
             optimizer.zero_grad(set_to_none=True)
             n_micro = -(-mb.numel() // micro_batch_size)
             busiest = _busiest(model, n_micro)
             for i in range(0, mb.numel(), micro_batch_size):
-                idx = mb[i:i + micro_batch_size].to(device)
-                t = _width(attn[idx], p)
-                logp, ent = sequence_logprobs(model, ids[idx, :p + t], attn[idx, :p + t], p, temperature,
-                                              with_entropy=True, autocast=autocast)
-                old = old_logp[idx, :t] if old_logp is not None else logp.detach()
-                ref = ref_logp[idx, :t] if ref_logp is not None else None
-                mk, sp = mask[idx, :t], (samp[idx, :t] if samp is not None else None)
-                w = tis_weights(old, sp, mk, level=tis, cap=algo.tis_cap) if sp is not None else None
-                loss, st = policy_loss(logp, old, ref, adv[idx], mk, surrogate=algo.surrogate,
-                                       aggregation=algo.aggregation, totals=totals, kl=algo.kl, beta=algo.beta,
-                                       clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip,
-                                       is_weights=w)
-                loss.backward()
-                m = mk.float()
-                if sp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
-                    sums["mismatch"] += ((old - sp).abs() * m).sum().item()
-                if w is not None:
-                    sums["tis_sum"] += (w * m).sum().item()
-                    sums["tis_capped"] += ((w >= algo.tis_cap) * m).sum().item()
-                sums["loss"] += loss.item()
-                sums["kl_sum"] += st["kl_sum"]
-                sums["tokens"] += st["tokens"]
-                sums["ent_sum"] += (ent * m).sum().item()
-                for k in ("clip/low", "clip/high"):
-                    sums[k] += st.get(k, 0.0) * st["tokens"]
-                sums["ratio/max"] = max(sums["ratio/max"], st.get("ratio/max", 1.0))
-                sums["ratio/min"] = min(sums["ratio/min"], st.get("ratio/min", 1.0))
+                _micro_step(model, x, mb[i:i + micro_batch_size].to(device), algo, totals, temperature, autocast, sums)
             _idle_passes(model, device, busiest - n_micro, temperature, autocast, backward=True)
-            if not fsdp.is_sharded(model):     # FSDP has already summed them in its reduce-scatter
-                dist.all_reduce_grads(model.parameters())
-            norm = fsdp.item(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
-            if not math.isfinite(norm):
-                optimizer.zero_grad(set_to_none=True)
-                stats["update/skipped_nonfinite"] += 1
-                continue
-            norms.append(norm)
-            optimizer.step()
-            stats["update/optimizer_steps"] += 1
-    sums = _reduce_sums(sums)
+            _optimizer_step(model, optimizer, max_grad_norm, stats, norms)
+    stats.update(_summary(_reduce_sums(sums), algo, norms, x.samp is not None))
+    return UpdateResult(stats, usage)
+
+
+def _summary(sums: dict, algo, norms: list[float], sampler: bool) -> dict:
+    """The update's metrics from its summed statistics (token means, clip rates, ratio extremes)."""
     tok = max(sums["tokens"], 1.0)
-    n_passes = algo.epochs * algo.mini_batches
-    stats.update({"loss/policy": sums["loss"] / n_passes, "kl": sums["kl_sum"] / tok if algo.beta > 0 else None,
-                  "entropy": sums["ent_sum"] / tok, "clip/low": sums["clip/low"] / tok,
-                  "clip/high": sums["clip/high"] / tok, "ratio/max": sums["ratio/max"],
-                  "ratio/min": sums["ratio/min"], "grad_norm": sum(norms) / len(norms) if norms else None})
-    if samp is not None:
-        stats["rollout/logp_abs_diff"] = sums["mismatch"] / tok
-    if samp is not None and tis != "none":
-        stats.update({"tis/weight_mean": sums["tis_sum"] / tok, "tis/capped": sums["tis_capped"] / tok})
-    return stats
+    out = {"loss/policy": sums["loss"] / (algo.epochs * algo.mini_batches),
+           "kl": sums["kl_sum"] / tok if algo.beta > 0 else None,
+           "entropy": sums["ent_sum"] / tok, "clip/low": sums["clip/low"] / tok,
+           "clip/high": sums["clip/high"] / tok, "ratio/max": sums["ratio/max"],
+           "ratio/min": sums["ratio/min"], "grad_norm": sum(norms) / len(norms) if norms else None}
+    if sampler:
+        out["rollout/logp_abs_diff"] = sums["mismatch"] / tok
+    if sampler and (getattr(algo, "tis", None) or "none") != "none":
+        out.update({"tis/weight_mean": sums["tis_sum"] / tok, "tis/capped": sums["tis_capped"] / tok})
+    return out
 
 
 def step_totals(mask: torch.Tensor, max_new_tokens: int) -> StepTotals:

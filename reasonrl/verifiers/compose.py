@@ -1,6 +1,6 @@
 """Reward composition: several reward functions, one weight each, a weighted total per completion.
 
-    fn = RewardFn(("answer", "format", "mypkg.rewards:brevity"), (1.0, 0.1, 0.05))
+    fn = RewardFn(("answer", "format", "mypkg.rewards:brevity"), (1.0, 0.1, 0.05), settings=cfg.verify)
     total, components, statuses = fn(completions, samples, step=7, truncated=gen.truncated)
 
 total (N,) = sum over rewards of weight * score, where a reward that is not applicable to a sample
@@ -17,13 +17,14 @@ from collections.abc import Callable
 
 import torch
 
+from reasonrl.errors import ConfigError
 from reasonrl.types import Sample, Verdict
 from reasonrl.verifiers.context import RewardContext, call_reward
+from reasonrl.verifiers.settings import VerifierSettings, using
 
 
 def resolve_reward(name: str) -> Callable:
     """A registry name ('answer', 'format', ...) or 'package.module:function'."""
-    from reasonrl.config import ConfigError
     from reasonrl.verifiers import REWARDS
 
     if name in REWARDS:
@@ -85,14 +86,16 @@ def make_contexts(completions: list[str], samples: list[Sample], *, step: int = 
 
 class RewardFn:
     """Weighted sum of reward functions. A function that raises gives status 'error' for that sample
-    (no score, logged), so one bad sample or one buggy reward never ends a run."""
+    (no score, logged), so one bad sample or one buggy reward never ends a run. `settings` (the config's
+    `verify:` section) apply while it scores; None keeps the process defaults."""
 
-    def __init__(self, names: tuple[str, ...], weights: tuple[float, ...]):
+    def __init__(self, names: tuple[str, ...], weights: tuple[float, ...], settings: VerifierSettings | None = None):
         if len(names) != len(weights):
             raise ValueError(f"{len(names)} reward functions but {len(weights)} weights")
         self.names = _names(tuple(names))
         self.fns = [resolve_reward(n) for n in names]
         self.weights = tuple(weights)
+        self.settings = settings
         self.last_verdicts: dict[str, list[Verdict]] = {}
 
     def __call__(self, completions: list[str], samples: list[Sample], *, step: int = 0, completion_ids=None,
@@ -102,10 +105,11 @@ class RewardFn:
         ctxs = make_contexts(completions, samples, step=step, completion_ids=completion_ids, truncated=truncated)
         comps, statuses, self.last_verdicts = {}, {}, {}
         for name, fn in zip(self.names, self.fns):
-            try:
-                verdicts = [as_verdict(v) for v in call_reward(fn, ctxs)]
-            except Exception as e:  # noqa: BLE001 - a batched reward that raises fails its whole batch
-                verdicts = [as_verdict(e)] * len(ctxs)
+            with using(self.settings):
+                try:
+                    verdicts = [as_verdict(v) for v in call_reward(fn, ctxs)]
+                except Exception as e:  # noqa: BLE001 - a batched reward that raises fails its whole batch
+                    verdicts = [as_verdict(e)] * len(ctxs)
             self.last_verdicts[name] = verdicts
             comps[name] = torch.tensor([math.nan if v.score is None else v.score for v in verdicts],
                                        dtype=torch.float32)

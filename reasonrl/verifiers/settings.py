@@ -1,12 +1,15 @@
-"""Verifier settings: one frozen dataclass for the whole process, replaced (never mutated) by `configure`.
+"""Verifier settings: one frozen dataclass, never mutated.
+
+Training passes its settings (the `verify:` config section) to the reward function
+(`RewardFn(..., settings=cfg.verify)`), which applies them only while it scores (`using`).
+`reasonrl verify` sets the process defaults from its flags with `configure`:
 
     from reasonrl.verifiers.settings import configure
     configure(math_workers=4, code_score="fraction")
-
-`reasonrl verify` sets them from its flags; a training config can pass its own values the same way.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ class VerifierSettings:
     code_procs: int = 16              # processes the program may have (RLIMIT_NPROC)
     code_file_mb: int = 16            # largest file it may write (RLIMIT_FSIZE)
     code_output_kb: int = 256         # stdout+stderr kept; more ends the run as 'output limit'
+    code_disk_mb: int = 64            # all files the program writes, together (sandbox tmpfs size)
+    code_allow_unsealed: bool = False  # without bubblewrap, run model code with resource limits only
     code_parallel: int = dataclasses.field(default_factory=_default_workers)  # sandboxes at once
 
     def __post_init__(self):
@@ -44,6 +49,19 @@ _CURRENT = [VerifierSettings()]
 
 def current() -> VerifierSettings:
     return _CURRENT[0]
+
+
+@contextlib.contextmanager
+def using(settings: VerifierSettings | None):
+    """Apply `settings` for the block (None: leave the current ones), restoring the previous after it."""
+    if settings is None:
+        yield current()
+        return
+    before, _CURRENT[0] = _CURRENT[0], settings
+    try:
+        yield settings
+    finally:
+        _CURRENT[0] = before
 
 
 def configure(**changes) -> VerifierSettings:

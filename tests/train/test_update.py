@@ -1,6 +1,7 @@
 """The policy update: micro-batching never changes the gradient, equal rewards give zero gradient,
 truncated masking, EOS kept in the loss when pad == eos."""
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -52,7 +53,7 @@ def _batch(tok, rewards, lengths, t=6, truncated_row=None):
 def _grads(model, batch, algo, micro):
     m = copy.deepcopy(model)
     rec = GradRecorder(m)
-    policy_update(m, copy.deepcopy(model) if algo.beta > 0 else None, rec, batch, algo, temperature=1.0,
+    policy_update(m, copy.deepcopy(model) if algo.beta > 0 else None, rec, batch, algo,
                   max_new_tokens=6, micro_batch_size=micro, max_grad_norm=1e9, step_seed=0)
     return rec.grads
 
@@ -86,8 +87,7 @@ def test_truncated_masking_matches_dropping_the_row(tiny_lm):
                                        skip_zero_variance=False))
         masked = _grads(model, batch, algo, 3)
         # the same update with row 0's advantage zeroed and its tokens gone from the normalizer:
-        ref_batch = copy.copy(batch)
-        ref_batch.gen = copy.copy(batch.gen)
+        ref_batch = dataclasses.replace(batch, gen=copy.copy(batch.gen))     # the batch itself is frozen
         ref_batch.gen.completion_mask = batch.gen.completion_mask.clone()
         ref_batch.gen.completion_mask[0] = 0
         ref_batch.gen.truncated = torch.zeros_like(batch.gen.truncated)

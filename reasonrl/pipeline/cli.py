@@ -8,7 +8,7 @@ HELP = "the R1 recipe as named stages (sft, rl, sample, distill, eval); re-runni
 EPILOG = """pipeline file keys (key=default):
   out=runs/<file name>      pipeline directory; stage NAME runs in OUT/NAME
   base=embedded             the model stages with `model: base` (and the first stage) start from
-  threads=0                 torch CPU threads for every stage (0 = torch's default)
+  threads=0                 torch CPU threads for every stage (0 = auto, docs/first-hour.md)
   set=[]                    key=value overrides for every stage whose config has the key (e.g. task.name=walk)
   table.size=200            held-out problems evaluated after each model-producing stage
   table.max_new_tokens=40

@@ -27,28 +27,19 @@ R1_REFERENCE = {"device": "H800", "price_per_hour": 2.0, "gpu_hours": 147_000, "
 PHASES = ("generate", "reward", "logprobs", "update", "eval", "other")
 
 
-def step_cost(generated, trained, algo, n_params: int) -> dict:
+def step_cost(generated, usage, n_params: int) -> dict:
     """Token counts and FLOP estimates of one RL step.
 
     generated: the RolloutBatch as sampled (gen.prompt_mask (N, P), gen.completion_mask (N, T));
-    trained: the RolloutBatch the update used (the same object unless groups were filtered). Rows of
-    `trained` enter the update as reasonrl.train.update.kept_rows picks them; logprob passes are the
-    reference model when algo.beta > 0 and the old policy when algo.epochs * algo.mini_batches > 1."""
-    from reasonrl.train.update import kept_rows
-
-    g, t = generated.gen, trained.gen
-    rows = kept_rows(trained, algo)
-    seq = (t.prompt_mask.sum(dim=1) + t.completion_mask.sum(dim=1)).float()[rows]          # (N',)
-    loss_tok = t.completion_mask.sum(dim=1).float()
-    if getattr(algo, "mask_truncated", False):
-        loss_tok = loss_tok * (~t.truncated).float()
+    usage: what the policy update reported it trained on (reasonrl.types.UpdateUsage: prompt +
+    completion tokens of its rows, their loss tokens, epochs, and logprob passes without gradient)."""
+    g = generated.gen
     gen_tokens = (g.prompt_mask.sum() + g.completion_mask.sum()).item()
-    passes = int((algo.beta or 0) > 0) + int(algo.epochs * algo.mini_batches > 1)
     return {"tokens/prompt": int(g.prompt_mask.sum().item()),
-            "tokens/trained": int(loss_tok[rows].sum().item() * algo.epochs),
+            "tokens/trained": usage.loss_tokens * usage.epochs,
             "flops/generate": 2.0 * n_params * gen_tokens,
-            "flops/logprobs": 2.0 * n_params * seq.sum().item() * passes,
-            "flops/update": 6.0 * n_params * seq.sum().item() * algo.epochs}
+            "flops/logprobs": 2.0 * n_params * float(usage.seq_tokens) * usage.logprob_passes,
+            "flops/update": 6.0 * n_params * float(usage.seq_tokens) * usage.epochs}
 
 
 def device_label(model) -> str:

@@ -159,7 +159,9 @@ def _first_pass(texts, samples, task) -> tuple[list, list]:
     answer is judged as `<answer>A</answer>` by the sample's own verifier, like a final answer."""
     from reasonrl.verifiers.answer import answer_rewards
 
-    read = getattr(task, "first_pass_answer", None) or first_pass_answer
+    from reasonrl.tasks.base import FirstPassTask
+
+    read = task.first_pass_answer if isinstance(task, FirstPassTask) else first_pass_answer
     answers = [read(t) for t in texts]
     todo = [i for i, a in enumerate(answers) if a is not None]
     verdicts = answer_rewards([f"<answer>{answers[i]}</answer>" for i in todo], [samples[i] for i in todo])

@@ -237,7 +237,8 @@ def stage_model(cfg: Config, report: Report):
 def stage_data(cfg: Config, tok, render, report: Report, k: int):
     """Load the task (bad rows listed), render k training prompts, check the template and lengths."""
     from reasonrl.tasks import make_task
-    from reasonrl.tasks.dataset import prompt_token_counter
+    from reasonrl.rollout import prompt_token_counter
+    from reasonrl.tasks.dataset import DatasetTask
 
     count = prompt_token_counter(tok, render)
     try:
@@ -245,7 +246,7 @@ def stage_data(cfg: Config, tok, render, report: Report, k: int):
         samples = task.train_batch(cfg.seed, 1, k)
     except UserError as e:
         report.add(Finding("data", "fail", str(e)))
-    size = f"{len(task.mix)} training rows, " if hasattr(task, "mix") else ""
+    size = f"{len(task.mix)} training rows, " if isinstance(task, DatasetTask) else ""
     report.add(Finding("data", "ok", f"task {cfg.task.name}: {size}{len(task.heldout())} held-out problems"))
     for i, s in enumerate(samples[:2]):
         report.say(f"         prompt {i + 1}: {render(s.prompt)[:240]!r}  (gold {s.answer[:40]!r})")
@@ -284,7 +285,7 @@ def stage_rewards(cfg: Config, gen, render, samples, report: Report) -> None:
 
     g = cfg.rollout.num_generations
     try:
-        reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights)
+        reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights, settings=cfg.verify)
     except UserError as e:
         report.add(Finding("rewards", "fail", str(e)))
     per_seq = [s for s in samples for _ in range(g)]
@@ -323,7 +324,7 @@ def run_check(config: str | None, overrides: list[str], *, prompts: int = 4, say
 
 
 def cmd_check(args) -> int:
-    from reasonrl.cli import _split_args
+    from reasonrl.config import split_args
 
     items, prompts = list(args.items), args.prompts
     if "--prompts" in items:                      # also accepted after the config and overrides
@@ -332,14 +333,14 @@ def cmd_check(args) -> int:
             raise ConfigError("--prompts needs a whole number, e.g. --prompts 2")
         prompts = int(items.pop(i + 1))
         items.pop(i)
-    config, overrides = _split_args(items)
+    config, overrides = split_args(items)
     return run_check(config, overrides, prompts=prompts)
 
 
 def add_parser(subparsers) -> None:
-    from reasonrl.cli import _defaults_help
+    from reasonrl.config import defaults_help
 
-    sp = subparsers.add_parser("check", help=HELP, description=HELP, epilog=_defaults_help(Config),
+    sp = subparsers.add_parser("check", help=HELP, description=HELP, epilog=defaults_help(Config),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("items", nargs=argparse.REMAINDER, metavar="[CONFIG.yaml] [key=value ...]",
                     help="the same config and overrides as `reasonrl train`")

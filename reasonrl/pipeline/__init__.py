@@ -71,7 +71,7 @@ class Stage:
 class Pipeline:
     out: str
     base: str
-    threads: int                      # torch CPU threads for every stage (0 = torch's default)
+    threads: int                      # torch CPU threads for every stage (0 = auto, docs/first-hour.md)
     set: tuple[str, ...]
     table: dict
     stages: tuple[Stage, ...]
