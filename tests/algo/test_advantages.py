@@ -1,4 +1,5 @@
 """Advantage estimators: hand-computed values, equal-reward groups, a loop reference."""
+import pytest
 import torch
 
 from reasonrl.algo.advantages import batch_zscore, compute_advantages, group_mean, group_zscore, rloo
@@ -68,3 +69,38 @@ def test_loop_reference_equals_vectorized():
         r = torch.randint(0, 3, (6, 5), generator=gen).double() * 0.5
         torch.testing.assert_close(group_zscore(r, 1e-4), _loop_zscore(r, 1e-4), atol=1e-9, rtol=0)
         torch.testing.assert_close(rloo(r), _loop_rloo(r), atol=1e-9, rtol=0)
+
+
+def test_groups_of_one_and_two():
+    one = torch.tensor([[0.3], [1.0]])
+    assert torch.equal(batch_zscore(one[:1]), torch.zeros(1, 1))     # a batch of one sequence: no std at all
+    for name in ("group_zscore", "group_mean", "rloo", "batch_zscore"):
+        assert torch.equal(compute_advantages(name, one), torch.zeros_like(one)), name
+    two = torch.tensor([[1.0, 0.0], [0.25, 0.75]])
+    # z-score: mean 0.5, unbiased std of two points |a - b| / sqrt(2) -> +-1/sqrt(2)
+    h = 2 ** -0.5
+    torch.testing.assert_close(group_zscore(two), torch.tensor([[h, -h], [-h, h]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(group_mean(two), torch.tensor([[0.5, -0.5], [-0.25, 0.25]]), atol=1e-6, rtol=0)
+    # leave-one-out with G = 2: r_i - r_j
+    torch.testing.assert_close(rloo(two), torch.tensor([[1.0, -1.0], [-0.5, 0.5]]), atol=1e-6, rtol=0)
+    # batch z-score of [[1, 0]]: centered [.5, -.5], unbiased std sqrt(.5) -> +-1/sqrt(2)
+    torch.testing.assert_close(batch_zscore(two[:1]), torch.tensor([[h, -h]]), atol=1e-6, rtol=0)
+
+
+def test_mixed_batch_of_equal_and_unequal_groups():
+    # 0.9 * 3 / 3 != 0.9 in float32, so an equal group only comes out exactly 0 by being detected as equal
+    r = torch.tensor([[0.9, 0.9, 0.9], [1.0, 0.0, 0.0], [0.7, 0.7, 0.7]])
+    for name in ("group_zscore", "group_mean", "rloo", "batch_zscore"):
+        adv = compute_advantages(name, r)
+        assert torch.equal(adv[0], torch.zeros(3)) and torch.equal(adv[2], torch.zeros(3)), name
+        assert (adv[1] != 0).all(), name
+    # rloo of the unequal group: 1 - 0 = 1, 0 - 0.5 = -0.5 (twice)
+    torch.testing.assert_close(rloo(r)[1], torch.tensor([1.0, -0.5, -0.5]), atol=1e-6, rtol=0)
+
+
+def test_dispatch_passes_the_std_floor_and_defaults_to_1e_4():
+    r = torch.tensor([[0.0, 0.0, 0.0, 0.03]])     # std 0.015
+    # floor 0.1 > std: (0.03 - 0.0075) / 0.1 = 0.225 ; default floor 1e-4 < std: 0.0225 / 0.015 = 1.5
+    assert compute_advantages("group_zscore", r, 0.1)[0, 3].item() == pytest.approx(0.225, abs=1e-6)
+    assert compute_advantages("group_zscore", r)[0, 3].item() == pytest.approx(1.5, abs=1e-5)
+    assert compute_advantages("batch_zscore", r, 0.1)[0, 3].item() == pytest.approx(0.225, abs=1e-6)

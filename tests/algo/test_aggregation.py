@@ -25,3 +25,21 @@ def test_micro_batch_shares_add_up(mode):
     parts = aggregate(LOSS[:1], MASK[:1], mode, TOTALS) + aggregate(LOSS[1:], MASK[1:], mode, TOTALS)
     assert abs(whole.item() - parts.item()) < 1e-6
 
+
+
+@pytest.mark.parametrize("mode", AGGREGATIONS)
+def test_one_token_one_sequence_normaliser(mode):
+    # a single one-token sequence with a budget of one token: every mode divides by exactly 1
+    assert aggregate(torch.tensor([[3.0, 9.0]]), torch.tensor([[1, 0]]), mode,
+                     StepTotals(tokens=1, sequences=1, max_len=1)).item() == 3.0
+
+
+@pytest.mark.parametrize("mode", AGGREGATIONS)
+def test_empty_step_divides_by_one(mode):
+    # an all-masked micro-batch in an empty step: 0, never 0 / 0
+    assert aggregate(LOSS, torch.zeros_like(MASK), mode, StepTotals(tokens=0, sequences=0, max_len=0)).item() == 0.0
+
+
+def test_unknown_mode_named():
+    with pytest.raises(ValueError, match=r"^unknown aggregation mode 'bogus'$"):
+        aggregate(LOSS, MASK, "bogus", TOTALS)

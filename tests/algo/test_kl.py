@@ -23,3 +23,9 @@ def test_estimators_approach_exact_kl():
     assert abs(k1(logp, ref).mean().item() - exact) < 0.01
     assert abs(k3(logp, ref).mean().item() - exact) < 0.01
     assert k2(logp, ref).mean().item() > 0   # biased but >= 0
+
+
+def test_k1_k2_hand_values():
+    logp, ref = torch.tensor([-1.0, -0.2]), torch.tensor([-0.5, -1.4])   # x = ref - logp = [0.5, -1.2]
+    torch.testing.assert_close(k1(logp, ref), torch.tensor([-0.5, 1.2]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(k2(logp, ref), torch.tensor([0.125, 0.72]), atol=1e-6, rtol=0)

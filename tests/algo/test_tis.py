@@ -63,3 +63,20 @@ def test_config_default_off_and_checked():
         resolve_algo(AlgoConfig(tis="tokens"))
     with pytest.raises(ConfigError, match="algo.tis_cap"):
         resolve_algo(AlgoConfig(tis="token", tis_cap=0.0))
+
+
+def test_cap_bounds_and_messages():
+    with pytest.raises(ValueError, match=r"^the TIS cap must be > 0$"):
+        tis_weights(OLD, SAMP, MASK, level="token", cap=0.0)
+    # a cap below 1 is legal: it truncates every weight above it
+    w = tis_weights(OLD, SAMP, MASK, level="token", cap=0.5)
+    assert torch.allclose(w, torch.tensor([[0.5, math.exp(-1.0), 0.5], [0.5, 0.5, 1.0]]), atol=1e-6)
+    with pytest.raises(ValueError, match=r"^unknown TIS level 'bogus' \(choose from none, token, sequence\)$"):
+        tis_weights(OLD, SAMP, MASK, level="bogus", cap=2.0)
+
+
+def test_bf16_logprobs_give_bf16_weights():
+    w = tis_weights(OLD.bfloat16(), SAMP.bfloat16(), MASK, level="sequence", cap=2.0)
+    assert w.dtype == torch.bfloat16
+    a, b = math.exp(-0.5), math.exp(-0.1)
+    assert torch.allclose(w.float(), torch.tensor([[a, a, a], [b, b, 1.0]]), atol=1e-2)

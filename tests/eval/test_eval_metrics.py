@@ -6,7 +6,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from reasonrl.eval.metrics import (bootstrap_ci, default_ks, maj_at_k_rows, pass_at_k, pass_at_k_rows,
+from reasonrl.eval.metrics import (bootstrap_ci, default_ks, maj_at_k_rows, mean_rows, pass_at_k, pass_at_k_rows,
                                    summarize, vote)
 
 
@@ -116,3 +116,77 @@ def test_summarize_hand_values():
     assert s["maj@4"]["value"] == pytest.approx(0.5, abs=1e-12)       # "2"="2.0" ties "5": "2" first, right; "y" wrong
     assert s["len_mean"]["value"] == pytest.approx(14.5, abs=1e-12)   # (25 + 4) / 2
     assert s["truncation_rate"]["value"] == pytest.approx(0.625, abs=1e-12)  # (1/4 + 1) / 2
+
+
+def test_pass_at_k_error_message():
+    with pytest.raises(ValueError, match=r"^pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n=4, c=5, k=1$"):
+        pass_at_k(4, 5, 1)
+
+
+def test_vote_skips_unparseable_samples_anywhere():
+    # a None first must not stop the count: "3" has two votes against one for "5"
+    assert vote([None, "5", "3", None, "3"], numeric_same) == 2
+    assert vote([None, "7"], numeric_same) == 1
+
+
+def test_vote_identical_strings_join_without_a_call():
+    calls = []
+
+    def never_same(a, b):
+        calls.append((a, b))
+        return False
+    # "a" twice is one class of 2 (by its text) even though `same` says nothing is equal
+    assert vote(["b", "a", "a"], never_same) == 1
+    assert calls == [("b", "a")]
+
+
+def test_mean_rows_is_per_problem():
+    assert mean_rows(np.array([[1, 0, 0, 1], [1, 1, 1, 0]])).tolist() == [0.5, 0.75]
+
+
+def _loop_bootstrap(values, n_boot, alpha, seed):
+    """The percentile bootstrap with a plain loop over resamples (same random stream)."""
+    idx = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
+    means = sorted(sum(values[j] for j in row) / len(values) for row in idx)
+    return tuple(float(q) for q in np.quantile(means, [alpha / 2, 1 - alpha / 2]))
+
+
+def test_bootstrap_ci_non_degenerate_against_loop():
+    v = np.random.default_rng(7).random(40)
+    for alpha, n_boot, seed in [(0.05, 300, 0), (0.2, 200, 4), (0.5, 1, 2)]:
+        assert bootstrap_ci(v, n_boot=n_boot, alpha=alpha, seed=seed) == pytest.approx(
+            _loop_bootstrap(v, n_boot, alpha, seed), abs=1e-12)
+    lo, hi = bootstrap_ci(v, n_boot=500, alpha=0.1)
+    # a real interval around the mean, about 2 * 1.645 * sd / sqrt(40) = 0.15 wide for uniform values
+    assert lo < v.mean() - 0.03 and hi > v.mean() + 0.03 and 0.08 < hi - lo < 0.25
+    # the defaults are 1000 resamples, alpha 0.05 and seed 0
+    assert bootstrap_ci(v) == pytest.approx(_loop_bootstrap(v, 1000, 0.05, 0), abs=1e-12)
+
+
+def test_bootstrap_ci_empty_and_single():
+    lo, hi = bootstrap_ci(np.array([]))
+    assert np.isnan(lo) and np.isnan(hi)
+    assert bootstrap_ci(np.array([0.7]), n_boot=50) == (0.7, 0.7)
+
+
+def test_default_ks_empty_for_no_samples():
+    assert default_ks(0) == []
+
+
+def test_summarize_honours_ks_n_boot_and_seed():
+    rng = np.random.default_rng(1)
+    correct = (rng.random((30, 4)) < 0.4).astype(int)
+    answers = [[str(int(c)) for c in row] for row in correct]
+    lengths, truncated = rng.integers(1, 50, (30, 4)), np.zeros((30, 4))
+    s = summarize(correct, answers, lengths, truncated, numeric_same, ks=[3], n_boot=200, seed=5)
+    assert [k for k in s if k.startswith("pass@")] == ["pass@1", "pass@3"]
+    v = pass_at_k_rows(correct, 3)
+    assert s["pass@3"] == {"value": pytest.approx(v.mean(), abs=1e-12),
+                           "ci_low": bootstrap_ci(v, n_boot=200, seed=5)[0],
+                           "ci_high": bootstrap_ci(v, n_boot=200, seed=5)[1]}
+    assert s["pass@3"]["ci_low"] < s["pass@3"]["value"] < s["pass@3"]["ci_high"]
+    # the defaults: every k of default_ks, 1000 resamples, seed 0
+    d = summarize(correct, answers, lengths, truncated, numeric_same)
+    assert [k for k in d if k.startswith("pass@")] == ["pass@1", "pass@2", "pass@4"]
+    want = bootstrap_ci(lengths.mean(axis=1), n_boot=1000, seed=0)
+    assert (d["len_mean"]["ci_low"], d["len_mean"]["ci_high"]) == want
