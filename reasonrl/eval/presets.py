@@ -45,7 +45,18 @@ class EvalRunConfig:
     dtype: str = "float32"            # float32 | bfloat16 | float16
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     attn_implementation: str = "eager"
-    threads: int = 0                  # torch CPU threads; 0 = all cores
+    threads: int = 0                  # torch CPU threads; 0 = auto: the cores not busy elsewhere (docs/first-hour.md)
+    backend: str = "hf"               # local generation: hf | fast | vllm (in process, GPU)
+    endpoint: str = ""                # an OpenAI-compatible server URL instead of a local model
+    api: str = "chat"                 # endpoint API: chat (reasoning_content kept apart) | completions
+    model_name: str = ""              # the endpoint's model; "" = the first of GET /v1/models
+    api_key_env: str = ""             # variable holding the key; "" = REASONRL_API_KEY, else OPENAI_API_KEY
+    concurrency: int = 8              # endpoint requests in flight
+    retries: int = 4                  # tries per endpoint request (backoff doubles from backoff_s)
+    backoff_s: float = 1.0
+    timeout_s: float = 600.0          # deadline of one endpoint request
+    judge: str = ""                   # --refusals: an endpoint URL whose model labels the replies ("" = rules)
+    fractions: str = "0,0.25,0.5,0.75,1"   # --thinking: where the reasoning is cut, as shares of its length
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ def test_smoke_embedded_model_on_gsm8k_file(tmp_path, capsys):
                  "limit=3", "k=2", "max_new_tokens=24", f"out={tmp_path}", "bootstrap=100", "threads=1"]) == 0
     (r,) = results(tmp_path)
     assert r["benchmark"] == "gsm8k" and r["metrics"]["problems"] == 3 and r["verifiers"] == ["math"]
+    rows = [json.loads(x) for x in Path(r["samples_file"]).read_text().splitlines()]
+    assert all(x["length"] + len(x["completion"]) <= 256 or x["completion"] == "" for x in rows)
     assert r["metrics"]["pass@1"]["value"] <= 0.5                      # a walk model knows no word problems
     assert 0 <= r["metrics"]["truncation_rate"]["value"] <= 1
     deps = r["departures_from_paper"]
@@ -89,7 +91,8 @@ def test_smoke_random_tiny_model_on_math500(tmp_path):
     from reasonrl.models import build_char_tokenizer, build_tiny_model
 
     tok = build_char_tokenizer()
-    build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=1).save_pretrained(tmp_path / "m")
+    build_tiny_model(len(tok), hidden=32, layers=2, heads=2, intermediate=64, seed=1,
+                     max_positions=1024).save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", "math500", "--preset", "quick", "limit=3",
                  "k=2", "max_new_tokens=16", "verifier=exact", f"out={tmp_path}", "bootstrap=0", "threads=1"]) == 0
@@ -100,6 +103,45 @@ def test_smoke_random_tiny_model_on_math500(tmp_path):
     assert r["departures_from_paper"][0] == ("answers checked by exact (paper: rule-based maths equivalence, "
                                              "verifier 'math')")
     assert set(r["groups"]) == {"Algebra", "Intermediate Algebra", "Precalculus"}   # math500 grouped by subject
+
+
+def test_budget_capped_to_the_model_positions_in_one_line_and_a_prompt_too_long_refused(walk_jsonl, tmp_path, capsys):
+    """The embedded model has 256 positions; the longer of these two walk prompts is 21 tokens (BOS
+    included): 500 new tokens become 235, said once. A prompt that leaves no room is scored wrong
+    without generating; when none fits, a one-line error."""
+    assert main(["eval", "--data", str(walk_jsonl), "--preset", "greedy", "limit=2", "max_new_tokens=500",
+                 f"out={tmp_path}", "bootstrap=0", "threads=1"]) == 0
+    out = capsys.readouterr().out
+    notes = [x for x in out.splitlines() if x.startswith("note:")]
+    assert notes == ["note: max_new_tokens 500 capped to 235: the longest prompt (21 tokens) leaves that much "
+                     "of the model's 256 positions"]
+    (r,) = results(tmp_path)
+    assert r["protocol"]["max_new_tokens"] == 235
+    assert max(json.loads(x)["length"] for x in Path(r["samples_file"]).read_text().splitlines()) <= 235
+    f = tmp_path / "long.jsonl"
+    long_row = json.dumps({"id": "long", "problem": "1+" * 200 + "1", "answer": "201"}) + "\n"
+    f.write_text(long_row + json.dumps({"id": "short", "problem": "1+1", "answer": "2"}) + "\n")
+    assert main(["eval", "--data", str(f), "--preset", "greedy", "max_new_tokens=300", f"out={tmp_path}",
+                 "verifier=exact", "bootstrap=0"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 1 of 2 long prompts leave fewer than 64 of the model's 256 positions: scored wrong" in out
+    (r,) = [x for x in results(tmp_path) if x["benchmark"] == "long"]
+    rows = {x["id"]: x for x in map(json.loads, Path(r["samples_file"]).read_text().splitlines())}
+    assert rows["long"]["verdict"] == "wrong" and rows["long"]["reason"].startswith("too_long: a 402-token prompt")
+    assert r["metrics"]["problems"] == 2 and r["protocol"]["max_new_tokens"] < 300
+    f.write_text(long_row)
+    assert main(["eval", "--data", str(f), "--preset", "greedy", f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "the model has 256 positions (max_position_embeddings): nothing fits" in err and err.count("\n") == 1
+
+
+def test_progress_bar_on_stderr(walk_jsonl, tmp_path, capsys):
+    assert main(["eval", "--data", str(walk_jsonl), "--preset", "quick", "k=2", "max_new_tokens=30",
+                 f"out={tmp_path}", "bootstrap=0", "threads=1", "batch_size=4"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    bars = [x for x in err if x.startswith("walk_heldout [")]
+    assert bars[-1].startswith("walk_heldout [####################] 16/16 samples")
+    assert 1 < len(bars) <= 10                      # not a terminal: one line per tenth done, at most
 
 
 def test_missing_verifier_is_a_one_line_error(tmp_path, monkeypatch, capsys):
