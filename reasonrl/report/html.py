@@ -8,11 +8,11 @@ import html
 import json
 from pathlib import Path
 
-from reasonrl import cost
+from reasonrl.report import cost
 from reasonrl.errors import UserError
 from reasonrl.report import plots
 from reasonrl.report.samples import rollout_picks, same_prompt_table
-from reasonrl.telemetry import hacking_alarms
+from reasonrl.report.telemetry import hacking_alarms
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
 color:#222;line-height:1.4}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:1.6em}
@@ -119,6 +119,17 @@ def _alarms_section(rows: list[dict]) -> str:
     return f"<h2>Reward-hacking alarms</h2><ul>{items}</ul>{more}"
 
 
+def _status_section(run_dir: Path) -> str:
+    """Verdicts of the answer verifier by status over all rollouts (attempted escapes show up here)."""
+    counts: dict[str, int] = {}
+    for r in read_jsonl(run_dir / "rollouts.jsonl"):
+        counts[str(r.get("status", "?"))] = counts.get(str(r.get("status", "?")), 0) + 1
+    if not counts:
+        return ""
+    rows = [[html.escape(k), str(v)] for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return "<h2>Verdicts by status</h2>" + _table(["status", "rollouts"], rows, (1,))
+
+
 def _cell(r: dict | None) -> str:
     if r is None:
         return '<span class="note">-</span>'
@@ -168,7 +179,7 @@ def build_report(run_dir: str | Path, *, price_per_hour: float | None = None, de
     parts = [f"<h1>reasonrl run report: {html.escape(run_dir.resolve().name)}</h1>",
              f'<p class="note">{html.escape(str(run_dir.resolve()))} | {steps} steps | made {when}</p>',
              _summary_section(run_dir), _plots_section(rows, ledger), _alarms_section(rows),
-             _cost_section(ledger), _samples_section(run_dir),
+             _cost_section(ledger), _status_section(run_dir), _samples_section(run_dir),
              f"<h2>Resolved config</h2><pre>{html.escape(config)}</pre>"]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>reasonrl report: '
             f'{html.escape(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>'

@@ -8,8 +8,13 @@ Tests come in the two common shapes, taken from the gold field and the row:
   MBPP       gold = a list of assert statements (`test_list`), row['test_setup_code'] runs first.
   otherwise  gold = Python source; each top-level statement with an assert is one test.
 Score (settings.code_score): all_pass -> 1 only if every test passes; fraction -> share passed.
-Status: correct (all pass) | wrong | timeout | error (the sandbox failed: not the candidate's fault,
-score None). Every reason ends with what isolation the sandbox had.
+The program runs in the sandbox and only answers calls; the tests, every comparison and the count
+run in the trusted judge (judge.py), in verifier worker processes (pool.py).
+Status: correct (every test passed on the trusted side) | wrong | timeout | output_limit (stdout+stderr
+over the limit) | crashed (the program ended before answering every call: exit, signal, memory) |
+violation (a malformed, out-of-order or oversized reply) | error (score None: the tests do not build,
+the sandbox did not start, or code rewards are refused because no sealed sandbox exists here and
+`code_allow_unsealed` is off). Every reason ends with the isolation level that was in force.
 """
 from __future__ import annotations
 
@@ -17,11 +22,10 @@ import ast
 import json
 import re
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from reasonrl.types import Verdict
 from reasonrl.verifiers.answer import think_region
-from reasonrl.verifiers.sandbox import Limits, SandboxResult, run_tests
+from reasonrl.verifiers.sandbox import Limits
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.S)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
@@ -85,7 +89,7 @@ def build_job(code: str, gold, row: Mapping) -> dict:
         raise ValueError("check(candidate) contains no assert")
     if not re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M):
         code = str(row.get("prompt", "")) + code
-    return {"code": code, "tests": tests, "setup": str(gold), "entry_point": entry}
+    return {"code": code, "tests": tests, "setup": str(gold), "entry_point": entry, "prompt": str(row.get("prompt", ""))}
 
 
 def code_gold_problem(gold, row: Mapping) -> str:
@@ -97,39 +101,61 @@ def code_gold_problem(gold, row: Mapping) -> str:
     return ""
 
 
-def verdict_from(res: SandboxResult, score_mode: str) -> Verdict:
-    note = res.isolation_note()
-    if res.status == "infra_error":
-        return Verdict(None, "error", f"sandbox failure (not the candidate's): {res.reason}; {note}")
-    frac = res.passed / res.total if res.total else 0.0
-    score = frac if score_mode == "fraction" else float(res.passed == res.total and res.total > 0)
-    detail = f"{res.passed}/{res.total} tests passed"
-    if res.failures:
-        detail += " (" + "; ".join(res.failures[:3]) + ")"
-    if res.status == "timeout":
-        return Verdict(score if score_mode == "fraction" else 0.0, "timeout", f"{detail}; wall or CPU limit hit; {note}")
-    if res.status == "output_limit":
-        return Verdict(0.0, "wrong", f"output limit exceeded; {detail}; {note}")
-    return Verdict(score, "correct" if res.passed == res.total else "wrong", f"{detail}; {note}")
+def verdict_from(res: dict, score_mode: str) -> Verdict:
+    """A judge result (judge.py) -> Verdict. Only the trusted side's count of passed tests scores."""
+    iso = f"isolation: {res['isolation']}" if res.get("isolation") else "isolation: none (the program did not run)"
+    status = res["status"]
+    if status in ("refused", "error"):
+        return Verdict(None, "error", f"{res['reason']}; {iso}" if status == "error" else res["reason"])
+    passed, total = res["passed"], res["total"]
+    detail = f"{passed}/{total} tests passed"
+    if res["failures"]:
+        detail += " (" + "; ".join(res["failures"][:3]) + ")"
+    if status != "ok":
+        score = passed / total if score_mode == "fraction" and status == "timeout" else 0.0
+        return Verdict(score, status, f"{status}: {res['reason']}; {detail}; {iso}")
+    score = passed / total if score_mode == "fraction" else float(passed == total)
+    return Verdict(score, "correct" if passed == total else "wrong", f"{detail}; {iso}")
+
+
+def _judge_many(jobs: list[dict], limits: Limits, allow_unsealed: bool, workers: int) -> list[dict]:
+    """Judge every job in verifier worker processes (never in the caller's): the tests are the data
+    set's code and may loop; past 2 * wall_s + 2 s a worker is replaced and the verdict is a timeout."""
+    from reasonrl.verifiers.judge import judge
+    from reasonrl.verifiers.pool import shared_pool
+
+    pool = shared_pool(workers, 2 * limits.wall_s + 2.0)
+    out = []
+    for job, r in zip(jobs, pool.map(judge, [(j, limits, allow_unsealed) for j in jobs])):
+        if r.status == "ok":
+            out.append(r.value)
+        else:
+            status = "timeout" if r.status == "timeout" else "error"
+            out.append({"status": status, "passed": 0, "total": len(job["tests"]), "failures": [],
+                        "isolation": "", "calls": 0, "output": "", "reason": f"the judge: {r.reason}"})
+    return out
+
+
+def code_check_many(preds: list[str], golds: list, rows: list[Mapping], *, score_mode: str | None = None,
+                    limits: Limits | None = None) -> list[Verdict]:
+    """Judge N programs, settings.code_parallel at a time (see module doc)."""
+    from reasonrl.verifiers.settings import current
+
+    s = current()
+    verdicts: list[Verdict | None] = [None] * len(preds)
+    jobs, where = [], []
+    for i, (pred, gold, row) in enumerate(zip(preds, golds, rows)):
+        try:
+            jobs.append(build_job(pred, gold, row or {}))
+            where.append(i)
+        except (SyntaxError, ValueError) as e:
+            verdicts[i] = Verdict(None, "error", f"tests do not build: {e}; never scored")
+    results = _judge_many(jobs, limits or Limits.from_settings(s), s.code_allow_unsealed, s.code_parallel) if jobs else []
+    for i, res in zip(where, results):
+        verdicts[i] = verdict_from(res, score_mode or s.code_score)
+    return verdicts  # type: ignore[return-value]
 
 
 def code_check_one(prediction: str, gold, row: Mapping | None = None, *, score_mode: str | None = None,
                    limits: Limits | None = None) -> Verdict:
-    from reasonrl.verifiers.settings import current
-
-    s = current()
-    try:
-        job = build_job(prediction, gold, row or {})
-    except (SyntaxError, ValueError) as e:
-        return Verdict(None, "error", f"tests do not build: {e}; never scored")
-    res = run_tests(job["code"], job["tests"], setup=job["setup"], entry_point=job["entry_point"],
-                    limits=limits or Limits.from_settings(s))
-    return verdict_from(res, score_mode or s.code_score)
-
-
-def code_check_many(preds: list[str], golds: list, rows: list[Mapping]) -> list[Verdict]:
-    """Run N programs, settings.code_parallel sandboxes at a time."""
-    from reasonrl.verifiers.settings import current
-
-    with ThreadPoolExecutor(max_workers=current().code_parallel) as ex:
-        return list(ex.map(code_check_one, preds, golds, rows))
+    return code_check_many([prediction], [gold], [row or {}], score_mode=score_mode, limits=limits)[0]

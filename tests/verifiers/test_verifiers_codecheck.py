@@ -70,3 +70,21 @@ def test_code_answer_reward_with_fraction_setting():
         assert (v.score, v.status) == (0.5, "wrong")
     finally:
         configure(**old.__dict__)
+
+
+def test_a_data_set_test_that_loops_runs_out_of_the_callers_process_and_times_out():
+    from reasonrl.verifiers.sandbox import Limits
+
+    v = code_check_one("def f(x):\n    return x\n", ["assert f(1) == 1", "while True:\n    pass"], {},
+                       limits=Limits(wall_s=1.0, cpu_s=1))
+    assert (v.score, v.status) == (0.0, "timeout") and "the judge" in v.reason
+
+
+@pytest.mark.slow
+def test_mbpp_reference_code_pass_rate():
+    """971/974: three MBPP programs return or need objects of their own classes (Node, Pair), which
+    never cross the sandbox wall; everything else passes under the trusted judge."""
+    rows = read_rows("mbpp/mbpp.jsonl")
+    verdicts = code_check_many([r["code"] for r in rows], [r["test_list"] for r in rows], rows)
+    bad = sorted(r["task_id"] for r, v in zip(rows, verdicts) if v.status != "correct")
+    assert len(rows) == 974 and bad == [367, 601, 927]

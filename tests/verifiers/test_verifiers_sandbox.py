@@ -1,166 +1,182 @@
-"""Sandbox adversaries: each is contained, the trainer (this process) is unharmed, and the verdict is
-right. Checks that depend on OS isolation skip, saying so, where the OS does not allow it."""
+"""The sandbox's walls, one test each, seen from inside (what the program gets back as plain data) and
+from outside (what exists on the host afterwards). Tests that need bubblewrap skip, saying why, where
+the host has no sealed sandbox; the refusal and the opt-in path are tested everywhere."""
 import os
 import socket
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
+import reasonrl
+import reasonrl.verifiers.sandbox as sbmod
 from reasonrl.verifiers.codecheck import verdict_from
-from reasonrl.verifiers.sandbox import Limits, run_tests
+from reasonrl.verifiers.judge import judge
+from reasonrl.verifiers.sandbox import Limits, NotPlainReturn, Refused, Sandbox, SandboxStopped, isolation_level
 
-FAST = Limits(wall_s=3.0, cpu_s=2, memory_mb=512, procs=16, file_mb=4, output_kb=64)
+FAST = Limits(wall_s=3.0, cpu_s=1, memory_mb=512, procs=16, file_mb=4, output_kb=64, disk_mb=8)
+MARK = "Untrusted side of the code judge"          # a line of the sandbox server's own source
+sealed = pytest.mark.skipif(isolation_level()[0] != "sealed",
+                            reason=f"no sealed sandbox on this host: {isolation_level()[1]}")
+
+PROBE = """
+def probe(paths, mode):
+    out = []
+    for p in paths:
+        try:
+            with open(p, mode) as f:
+                out.append(f.read() if mode == "r" else f.write("x"))
+        except Exception as e:
+            out.append(type(e).__name__)
+    return out
+"""
 
 
-def _sandbox_processes() -> list[int]:
-    """Host pids of processes still running the sandbox program."""
+def _server_processes() -> list[int]:
     out = []
     for p in os.listdir("/proc"):
         try:
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                if b"_sandbox_child.py" in f.read():
-                    out.append(int(p))
+            if MARK.encode() in Path(f"/proc/{p}/cmdline").read_bytes():
+                out.append(int(p))
         except (OSError, ValueError):
             pass
     return out
 
 
-@pytest.fixture(scope="module")
-def isolation() -> dict:
-    res = run_tests("pass", ["assert True"], limits=FAST)
-    assert res.status == "ok", res.reason
-    return res.isolation
+def _run(code: str, name: str, *args, limits: Limits = FAST):
+    with Sandbox(code, limits) as sb:
+        try:
+            return sb.call(name, args, {}), sb
+        except (Exception, SandboxStopped) as e:  # noqa: BLE001 - the test looks at what happened
+            return e, sb
 
 
-def _contained(isolation) -> bool:
-    """Other processes of the trainer's user are out of reach (pid namespace or another uid)."""
-    return bool(isolation.get("isolated")) or "unprivileged" in isolation.get("user", "")
+@sealed
+def test_a_call_returns_plain_data_and_the_output_is_kept():
+    value, sb = _run("def f(x):\n    print('hello')\n    return {'x': (x, [x * 0.5], {b'k'})}", "f", 3)
+    assert value == {"x": (3, [1.5], {b"k"})} and type(value["x"]) is tuple
+    assert (sb.status, sb.names, sb.calls) == ("ok", {"f": "call"}, 1)
+    assert sb.output == "hello\n" and sb.isolation.startswith("sealed: bubblewrap")
 
 
-def test_smoke_sandbox_passes_and_fails_tests(isolation):
-    res = run_tests("def f(x):\n    return x + 1\nprint('hello')", ["assert f(1) == 2", "assert f(2) == 4"], limits=FAST)
-    assert (res.status, res.passed, res.total) == ("ok", 1, 2)
-    assert res.output == "hello\n" and "AssertionError" in res.failures[0]
-    assert verdict_from(res, "fraction").score == 0.5 and verdict_from(res, "all_pass").score == 0.0
+@sealed
+def test_sentinel_files_outside_its_directory_cannot_be_read(tmp_path):
+    secret = f"sentinel-{uuid.uuid4().hex}"
+    outside = tmp_path / "sentinel.txt"
+    in_project = Path(reasonrl.__file__).parent / f".sentinel-{uuid.uuid4().hex}.txt"
+    outside.write_text(secret)
+    in_project.write_text(secret)
+    try:
+        paths = [str(outside), str(in_project), "/etc/passwd", "/etc/hostname", os.path.expanduser("~/.bashrc"),
+                 str(Path(reasonrl.__file__).resolve()), f"/proc/1/root{outside}", "/work/shared/DESIGN.md"]
+        got, sb = _run(PROBE, "probe", paths, "r")
+    finally:
+        in_project.unlink()
+    assert sb.status == "ok" and got == ["FileNotFoundError"] * len(paths), got
 
 
-def test_infinite_loop_times_out():
-    t0 = time.monotonic()
-    res = run_tests("while True:\n    pass", ["assert True"], limits=FAST)
-    assert res.status == "timeout" and time.monotonic() - t0 < 8
-    assert verdict_from(res, "all_pass").status == "timeout"
-    assert _sandbox_processes() == []
+@sealed
+def test_no_file_can_be_created_outside_its_directory(tmp_path):
+    name = f"escape-{uuid.uuid4().hex}"
+    project = Path(reasonrl.__file__).parent
+    host = [tmp_path / name, project / name, Path("/tmp") / name, Path("/run/lock") / name, Path("/dev/shm") / name,
+            Path("/var/tmp") / name]
+    inside = [f"/{name}", f"/usr/{name}", f"/sandbox/../{name}", f"/dev/{name}", f"/proc/{name}"]
+    got, sb = _run(PROBE, "probe", [str(p) for p in host] + inside + [f"/sandbox/{name}"], "w")
+    assert sb.status == "ok" and got[-1] == 1                       # its own directory is writable
+    assert all(isinstance(g, str) and g.endswith("Error") for g in got[:-1]), got
+    assert not any(p.exists() for p in host)
 
 
-def test_fork_bomb_is_capped_and_every_process_dies(isolation):
-    code = ("import os, time\nn = 0\nfor _ in range(1000):\n    try:\n        pid = os.fork()\n"
-            "    except OSError:\n        break\n    if pid == 0:\n        os.setsid()\n        time.sleep(600)\n"
-            "        os._exit(0)\n    n += 1\nprint('forked', n, flush=True)\nwhile True:\n    pass\n")
-    res = run_tests(code, ["assert True"], limits=FAST)
-    assert res.status == "timeout"
-    forked = int(res.output.split()[1])
-    if _contained(isolation):
-        assert forked < FAST.procs                        # RLIMIT_NPROC on a uid of its own
-    time.sleep(0.2)
-    assert _sandbox_processes() == []                     # even the setsid() escapees are gone
+@sealed
+def test_the_total_disk_quota_holds_against_many_small_files():
+    code = ("import os\ndef fill(size):\n    n = total = 0\n    while n < 100000:\n        try:\n"
+            "            with open(f'f{n}', 'wb') as f:\n                f.write(b'x' * size)\n"
+            "        except OSError:\n            break\n        n += 1\n        total += size\n"
+            "    st = os.statvfs('.')\n    return n, total, st.f_blocks * st.f_frsize\n")
+    (n, total, size), sb = _run(code, "fill", 8192)
+    assert sb.status == "ok" and size == FAST.disk_mb << 20 and 0 < total <= size and n > 100
+    (n, _, _), sb = _run(code, "fill", 1)          # one-byte files still take a page each
+    assert sb.status == "ok" and 100 < n <= (FAST.disk_mb << 20) // 4096
 
 
-def test_memory_hog_gets_memory_error():
-    res = run_tests("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))", ["assert True"], limits=FAST)
-    assert res.status == "ok" and "MemoryError" in res.failures[0]
-    assert verdict_from(res, "all_pass").status == "wrong"
-
-
-def test_gigabyte_print_hits_the_output_limit():
-    t0 = time.monotonic()
-    res = run_tests("import sys\nfor _ in range(1000):\n    sys.stdout.write('x' * 2**20)", ["assert True"], limits=FAST)
-    assert res.status == "output_limit" and len(res.output) == FAST.output_kb * 1024
-    assert time.monotonic() - t0 < 8
-    v = verdict_from(res, "all_pass")
-    assert (v.score, v.status) == (0.0, "wrong") and "output limit" in v.reason
-
-
-def test_writes_outside_its_directory_fail(tmp_path, isolation):
-    if not _contained(isolation):
-        pytest.skip(f"sandbox runs as the trainer's user here: {isolation}")
-    targets = [str(tmp_path / "escape.txt"), "/tmp/reasonrl-escape.txt", "../escape.txt", "/var/tmp/reasonrl-escape.txt"]
-    code = (f"targets = {targets!r}\nfor t in targets:\n    try:\n        open(t, 'w').write('x')\n"
-            "    except OSError:\n        pass\nopen('mine.txt', 'w').write('ok')\n")
-    res = run_tests(code, ["assert open('mine.txt').read() == 'ok'"], limits=FAST)
-    assert (res.status, res.passed) == ("ok", 1)          # its own directory is writable
-    assert not any(os.path.exists(t) for t in targets[:2] + targets[3:])
-    assert not os.path.exists("/tmp/escape.txt")
-
-
-def test_cannot_read_the_trainers_environment(monkeypatch, isolation):
-    monkeypatch.setenv("REASONRL_TEST_SECRET", "s3cr3t-value-42")
-    code = ("import os\nprint(dict(os.environ))\nfor p in os.listdir('/proc'):\n    try:\n"
-            "        print(open(f'/proc/{p}/environ', 'rb').read())\n    except OSError:\n        pass\n")
-    res = run_tests(code, ["assert True"], limits=Limits(output_kb=1024))
-    assert res.status == "ok" and "REASONRL_SANDBOX" in res.output   # it did print its own environment
-    if _contained(isolation):
-        assert "s3cr3t" not in res.output
-    else:
-        assert "s3cr3t" not in res.output.split("\n")[0]           # at least its own environ is scrubbed
-
-
-def test_network_connection_fails(isolation):
-    if "namespace" not in isolation.get("network", ""):
-        pytest.skip(f"no network namespace here; the verdict says: {isolation.get('network')}")
+@sealed
+def test_no_network_not_even_the_hosts_loopback():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     server.setblocking(False)
-    port = server.getsockname()[1]
-    code = f"import socket\ndef reach():\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n    return True\n"
-    res = run_tests(code, ["assert reach()"], limits=FAST)
+    code = ("import socket\ndef reach(port):\n    try:\n        socket.create_connection(('127.0.0.1', port), timeout=1)\n"
+            "        return 'connected'\n    except OSError as e:\n        return type(e).__name__\n")
+    got, sb = _run(code, "reach", server.getsockname()[1])
     with pytest.raises(BlockingIOError):
-        server.accept()                                   # nothing ever connected
+        server.accept()                                  # nothing ever connected
     server.close()
-    assert (res.status, res.passed) == ("ok", 0) and "unreachable" in res.failures[0].lower()
+    assert sb.status == "ok" and got != "connected"
 
 
-def test_killing_its_parent_does_not_touch_the_trainer(isolation):
-    if not _contained(isolation):
-        pytest.skip(f"sandbox runs as the trainer's user here: {isolation}")
-    code = (f"import os, signal\nfor pid in [os.getppid(), {os.getpid()}, {os.getppid()}] + "
-            "[int(p) for p in os.listdir('/proc') if p.isdigit()]:\n    if pid != os.getpid():\n"
-            "        try:\n            os.kill(pid, signal.SIGKILL)\n        except OSError:\n            pass\n")
-    res = run_tests(code, ["assert True"], limits=FAST)
-    assert os.getpid() and res.status == "ok" and res.passed == 1      # we are still here, and so is the harness
+@sealed
+def test_own_pid_namespace_no_capabilities_no_trainer_environment(monkeypatch):
+    monkeypatch.setenv("REASONRL_TEST_SECRET", "s3cr3t-value-42")
+    code = ("import os, signal\ndef look(host_pid):\n    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+            "    cap = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]\n"
+            "    env = ''.join(open(f'/proc/{p}/environ').read() for p in pids) + str(dict(os.environ))\n"
+            "    try:\n        os.kill(host_pid, signal.SIGKILL)\n        hit = True\n    except OSError:\n        hit = False\n"
+            "    return pids, cap, 's3cr3t' in env, hit\n")
+    (pids, cap, leaked, hit), sb = _run(code, "look", os.getpid())
+    assert sb.status == "ok" and max(pids) < 10                 # its own pid namespace: a handful of pids
+    assert cap == "0000000000000000" and not leaked and not hit
 
 
-def test_cannot_delete_files_in_the_trainers_directory(tmp_path, monkeypatch, isolation):
-    if not _contained(isolation):
-        pytest.skip(f"sandbox runs as the trainer's user here: {isolation}")
-    precious = tmp_path / "precious.txt"
-    precious.write_text("keep me")
-    monkeypatch.chdir(tmp_path)
-    code = (f"import os, shutil\nfor p in [{str(precious)!r}, '../precious.txt', 'precious.txt']:\n"
-            "    try:\n        os.remove(p)\n    except OSError:\n        pass\n"
-            f"shutil.rmtree({str(tmp_path)!r}, ignore_errors=True)\n")
-    res = run_tests(code, ["assert True"], limits=FAST)
-    assert res.status == "ok" and precious.read_text() == "keep me"
+@sealed
+def test_fork_bomb_is_capped_and_every_process_dies():
+    code = ("import os, time\ndef bomb():\n    n = 0\n    for _ in range(500):\n        try:\n            pid = os.fork()\n"
+            "        except OSError:\n            break\n        if pid == 0:\n            os.setsid()\n"
+            "            time.sleep(600)\n            os._exit(0)\n        n += 1\n    return n\n")
+    n, sb = _run(code, "bomb")
+    assert sb.status == "ok" and n < FAST.procs
+    time.sleep(0.3)
+    assert _server_processes() == []                     # even the setsid() children are gone
 
 
-def test_exiting_early_fails_the_unfinished_tests():
-    res = run_tests("import os\ndef f():\n    os._exit(0)\n", ["assert True", "f()", "assert True"], limits=FAST)
-    assert (res.status, res.passed) == ("ok", 1) and res.failures[-1] == "2 test(s) never finished"
+@sealed
+@pytest.mark.parametrize("code, status", [
+    ("def f():\n    while True:\n        pass\n", "timeout"),                      # CPU limit
+    ("import time\ndef f():\n    time.sleep(60)\n", "timeout"),                     # wall clock
+    ("import sys\ndef f():\n    sys.stdout.write('x' * 2**24)\n", "output_limit"),
+    ("import os\ndef f():\n    os._exit(0)\n", "crashed"),
+    ("def f():\n    return 'x' * 2**23\n", "violation"),                           # over reply_kb
+])
+def test_limits_end_the_program_with_their_own_status(code, status):
+    t0 = time.monotonic()
+    got, sb = _run(code, "f", limits=Limits(wall_s=2.0, cpu_s=1, output_kb=64, reply_kb=1024, disk_mb=8))
+    assert isinstance(got, SandboxStopped) and sb.status == status
+    assert time.monotonic() - t0 < 6
 
 
-def test_infrastructure_failure_is_not_a_failed_test(monkeypatch):
-    import reasonrl.verifiers.sandbox as sb
+@sealed
+def test_memory_hog_and_non_plain_returns_are_the_programs_failures():
+    got, sb = _run("def f():\n    return [bytearray(2**30) for _ in range(4)]\n", "f")
+    assert sb.status == "ok" and got.exc == "MemoryError"
+    got, sb = _run("class I(int):\n    def __eq__(s, o):\n        return True\ndef f():\n    return I(1)\n", "f")
+    assert sb.status == "ok" and isinstance(got, NotPlainReturn) and "is not plain data" in str(got)
 
-    monkeypatch.setattr(sb, "CHILD", sb.CHILD.with_name("no_such_file.py"))
-    res = sb.run_tests("pass", ["assert True"], limits=FAST)
-    v = verdict_from(res, "all_pass")
-    assert res.status == "infra_error" and (v.score, v.status) == (None, "error")
+
+def test_without_a_sealed_sandbox_code_rewards_refuse_unless_opted_in(monkeypatch):
+    monkeypatch.setattr(sbmod, "isolation_level", lambda: ("unsealed", "bubblewrap (bwrap) is not installed"))
+    with pytest.raises(Refused, match="code_allow_unsealed"):
+        Sandbox("x = 1", FAST)
+    job = {"code": "def f(x):\n    return x\n", "tests": ["assert f(1) == 1"], "setup": "", "entry_point": None}
+    v = verdict_from(judge(job, FAST, allow_unsealed=False), "all_pass")
+    assert (v.score, v.status) == (None, "error") and v.reason.startswith("refused: no sealed sandbox")
+    v = verdict_from(judge(job, FAST, allow_unsealed=True), "all_pass")
+    assert (v.score, v.status) == (1.0, "correct") and "isolation: UNSEALED (opted in" in v.reason
 
 
-def test_without_namespaces_the_verdict_says_so():
-    res = run_tests("pass", ["assert True"], limits=FAST, isolate=False)
-    v = verdict_from(res, "all_pass")
-    if res.status == "infra_error":       # root with Python under a closed directory: refuses, loudly
-        assert v.status == "error" and "cannot read Python" in v.reason
-    else:
-        assert v.status == "correct" and "sandbox NOT isolated: network reachable" in v.reason
+def test_a_sandbox_that_does_not_start_is_not_the_programs_fault(monkeypatch):
+    monkeypatch.setattr(sbmod, "SERVER", "import sys; sys.exit(3)")
+    monkeypatch.setattr(sbmod, "isolation_level", lambda: ("unsealed", "test"))
+    job = {"code": "x = 1", "tests": ["assert x == 1"], "setup": "", "entry_point": None}
+    v = verdict_from(judge(job, FAST, allow_unsealed=True), "all_pass")
+    assert (v.score, v.status) == (None, "error") and "did not start" in v.reason

@@ -1,0 +1,4 @@
+# early exit: SIGKILL itself mid-call
+import os, signal
+def add(a, b):
+    os.kill(os.getpid(), signal.SIGKILL)
