@@ -38,20 +38,52 @@ def resolve_model_path(path: str | Path) -> Path:
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ModelError(f"model.device={name}: not a device (auto | cpu | cuda | cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"model.device={name}: this torch build sees no CUDA GPU "
+                         f"(torch {torch.__version__}); use model.device=cpu or auto") from None
+    return device
 
 
 @contextlib.contextmanager
 def torch_threads(n: int = 0):
-    """Run a block with n torch CPU threads (0 = leave as is), restoring the previous count after, so
-    a command called as a library (pipeline stages, tests) does not change its caller's setting."""
-    before = torch.get_num_threads()
-    if n:
+    """Run a block with n torch CPU threads (0 = auto_threads(), or the enclosing block's choice),
+    restoring the previous count after, so a command called as a library (pipeline stages, tests)
+    does not change its caller's setting. `threads_note()` says what was chosen and why."""
+    global _THREADS_NOTE
+    before, note = torch.get_num_threads(), _THREADS_NOTE
+    if n or not note:
+        n, _THREADS_NOTE = (n, "set by threads") if n else auto_threads()
         torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+        _THREADS_NOTE = note
+
+
+_THREADS_NOTE = ""
+
+
+def auto_threads(cores: int | None = None, load: float | None = None, procs: int | None = None) -> tuple[int, str]:
+    """Threads for one process when the user set none: the cores left free by other work (the 1-minute
+    load average, rounded), shared among the processes of a torchrun launch, at least 1. On a busy
+    2-core laptop that is 1 thread, which is what keeps a run from crawling (docs/first-hour.md)."""
+    import os
+
+    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    load = os.getloadavg()[0] if load is None and hasattr(os, "getloadavg") else (load or 0.0)
+    procs = procs or int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    n = max(1, (cores - round(load)) // max(1, procs))
+    return n, f"auto: {cores} cores, load average {load:.1f}" + (f", {procs} processes" if procs > 1 else "")
+
+
+def threads_note() -> str:
+    """'N CPU threads (why)' for the start-of-run line; threads=N chooses."""
+    return f"{torch.get_num_threads()} CPU threads ({_THREADS_NOTE or 'torch default'}; threads=N to choose)"
 
 
 def pick_dtype(name: str) -> torch.dtype:
@@ -168,24 +200,32 @@ FAMILIES = {
 }
 
 
-def build_family_tokenizer(family: str, instruct: bool = True, vocab_size: int = 400):
-    """A byte-level BPE PreTrainedTokenizerFast with `family`'s special tokens (and chat template when
-    `instruct`), trained in milliseconds on the R1-Zero template text."""
+def byte_level_bpe(specials: list[str], bos: str | None, vocab_size: int = 400):
+    """A `tokenizers.Tokenizer`: byte-level BPE with `specials` trained on the R1-Zero template text;
+    `bos` (one of `specials`, or None) is prepended to every encoding."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     from reasonrl.templates import R1ZERO
 
-    f = FAMILIES[family]
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f["specials"], show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     core.train_from_iterator([R1ZERO.format(prompt="What is 12 + 7?")] * 4, trainer)
-    if f["bos"]:
+    if bos:
         core.post_processor = processors.TemplateProcessing(
-            single=f"{f['bos']} $A", special_tokens=[(f["bos"], core.token_to_id(f["bos"]))])
+            single=f"{bos} $A", special_tokens=[(bos, core.token_to_id(bos))])
+    return core
+
+
+def build_family_tokenizer(family: str, instruct: bool = True, vocab_size: int = 400):
+    """A byte-level BPE PreTrainedTokenizerFast with `family`'s special tokens (and chat template when
+    `instruct`), trained in milliseconds on the R1-Zero template text."""
+    from transformers import PreTrainedTokenizerFast
+
+    f = FAMILIES[family]
+    core = byte_level_bpe(f["specials"], f["bos"], vocab_size)
     eos = f["eos"]["instruct" if instruct else "base"][0]
     tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=f["bos"], eos_token=eos, pad_token=f["pad"],
                                   clean_up_tokenization_spaces=False)

@@ -29,6 +29,13 @@ class Renderer:
     template: str = "auto"
     prefill_think: bool = False
 
+    def __post_init__(self):      # checked when a command starts, not at its first prompt
+        from reasonrl.errors import ConfigError
+
+        if self.template == "chat" and not getattr(self.tokenizer, "chat_template", None):
+            raise ConfigError("template 'chat' (model.template / --template) needs a tokenizer with a chat "
+                              "template and this model's has none: use auto, raw or r1zero")
+
     @property
     def prefill(self) -> str:
         return THINK_PREFILL if self.prefill_think else ""

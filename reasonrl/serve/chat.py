@@ -5,7 +5,8 @@ on a terminal), then the answer. Same generation queue, templates and splitter a
     reasonrl chat runs/tiny-walk/final --temperature 0 --hide-reasoning
     reasonrl chat /models/Qwen2.5-7B-R1 --device cuda --dtype bfloat16
 
-Lines starting with "/" are commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.
+Lines starting with "/" and a word are commands, handled here and never sent to the model: /help
+lists them, /reset forgets the conversation, /quit (or Ctrl-D) leaves.
 Piped input works too (one message per line), which is how it is tested.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Iterable, TextIO
 from reasonrl.serve.split import ReasoningSplitter
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
+COMMANDS = {"/help": "this list", "/reset": "forget the conversation", "/quit": "leave (also /exit or Ctrl-D)"}
 
 
 def answer_once(engine, builder, history: list[dict], sampling: dict, out: TextIO, color: bool,
@@ -75,11 +77,17 @@ def chat_loop(engine, builder, lines: Iterable[str], out: TextIO, *, sampling: d
     replies = 0
     for line in lines:
         text = line.strip()
-        if text in ("/quit", "/exit"):
+        command = text.split()[0] if text.startswith("/") and text[1:2].isalpha() else None
+        if command in ("/quit", "/exit"):
             break
-        if text == "/reset":
+        if command == "/reset":
             history = history[:1] if system else []
             out.write("(conversation cleared)\n")
+        elif command == "/help":
+            out.write("".join(f"  {name:7s} {what}\n" for name, what in COMMANDS.items()))
+        elif command:
+            out.write(f"unknown command {command} (not sent to the model): /help lists the commands\n")
+        if command:
             continue
         if not text:
             continue
@@ -124,11 +132,11 @@ def cmd_chat(args) -> int:
         raise UserError(f"option --{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     engine, tok = load_engine(args.model_dir, dtype=args.dtype, device=args.device, max_batch=1, max_queue=1,
                               threads=max(0, args.threads))
-    builder = PromptBuilder(tok, args.template, args.prefill_think)
-    tty = sys.stdout.isatty()
-    if tty:
-        print(f"reasonrl chat: {args.model_dir} (template {builder.renderer.resolved()}); /reset, /quit")
     try:
+        builder = PromptBuilder(tok, args.template, args.prefill_think)   # a template the tokenizer lacks: here
+        tty = sys.stdout.isatty()
+        if tty:
+            print(f"reasonrl chat: {args.model_dir} (template {builder.renderer.resolved()}); /help, /reset, /quit")
         chat_loop(engine, builder, _stdin_lines("you> " if tty else ""), sys.stdout, sampling=sampling,
                   system=args.system, color=tty, show_reasoning=not args.hide_reasoning)
     finally:

@@ -36,14 +36,13 @@ def served_name(model_dir: str) -> str:
 
 def load_engine(model_dir: str, *, dtype: str = "float32", device: str = "auto", max_batch: int = 32,
                 max_queue: int = 1024, threads: int = 0):
-    """(Engine started on the loaded model, tokenizer). threads > 0 sets torch's CPU threads."""
+    """(Engine started on the loaded model, tokenizer). threads: torch's CPU threads (0 = auto_threads)."""
     import torch
 
-    from reasonrl.models import load_model
+    from reasonrl.models import auto_threads, load_model
     from reasonrl.serve.engine import Engine
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads if threads > 0 else auto_threads()[0])
 
     model, tok = load_model(model_dir, dtype=dtype, device=device)
     return Engine(model, tok, max_batch=max_batch, max_queue=max_queue).start(), tok
@@ -58,8 +57,30 @@ def build_server(model_dir: str, *, template: str = "auto", prefill_think: bool 
 
     engine, tok = load_engine(model_dir, dtype=dtype, device=device, max_batch=max_batch, max_queue=max_queue,
                               threads=threads)
+    try:
+        builder = PromptBuilder(tok, template, prefill_think)     # a template the tokenizer cannot render fails here
+    except Exception:
+        engine.close()
+        raise
     limits = limits or ServerLimits(model_name=served_name(model_dir))
-    return create_app(engine, PromptBuilder(tok, template, prefill_think), limits), engine
+    return create_app(engine, builder, limits), engine
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (0 = a free port), or a one-line UserError when that is impossible."""
+    from reasonrl.errors import UserError
+
+    if not 0 <= port <= 65535:
+        raise UserError(f"option --port must be in 0..65535, got {port}")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e} (is another server using it? "
+                        f"choose another --port)") from None
+    return sock
 
 
 def start_background(app, host: str = "127.0.0.1", port: int = 0):
@@ -67,9 +88,7 @@ def start_background(app, host: str = "127.0.0.1", port: int = 0):
     Returns (uvicorn.Server, thread, port); stop with `server.should_exit = True; thread.join()`."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind_socket(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="reasonrl-uvicorn")
     thread.start()
@@ -89,10 +108,12 @@ def cmd_serve(args) -> int:
     except ImportError:
         raise UserError("reasonrl serve needs FastAPI and uvicorn: pip install 'reasonrl[serve]'") from None
     from reasonrl.serve.app import ServerLimits
-    for name in ("port", "threads", "max_batch", "max_queue", "max_tokens", "max_n", "max_body_bytes"):
-        least = 0 if name in ("port", "threads") else 1
+    for name in ("threads", "max_batch", "max_queue", "max_tokens", "max_n", "max_body_bytes"):
+        least = 0 if name == "threads" else 1
         if getattr(args, name) < least:
             raise UserError(f"option --{name.replace('_', '-')} must be >= {least}, got {getattr(args, name)}")
+    sock = bind_socket(args.host, args.port)      # a busy port is one line before anything is loaded or printed
+    port = sock.getsockname()[1]
     key = args.api_key or os.environ.get("REASONRL_API_KEY") or None
     limits = ServerLimits(model_name=args.model_name or served_name(args.model_dir), api_key=key,
                           max_tokens=args.max_tokens, max_n=args.max_n, max_body_bytes=args.max_body_bytes)
@@ -101,12 +122,12 @@ def cmd_serve(args) -> int:
                                max_queue=args.max_queue, threads=args.threads, limits=limits)
     print(f"reasonrl serve: model '{limits.model_name}' from {Path(args.model_dir)} "
           f"(context {engine.context} tokens, API key {'required' if key else 'off'})")
-    print(f"  chat page  http://{args.host}:{args.port}/")
-    print(f"  OpenAI API http://{args.host}:{args.port}/v1  (POST /v1/chat/completions, GET /v1/models, "
+    print(f"  chat page  http://{args.host}:{port}/")
+    print(f"  OpenAI API http://{args.host}:{port}/v1  (POST /v1/chat/completions, GET /v1/models, "
           f"POST /v1/reload_weights)", flush=True)
     import uvicorn
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.Server(uvicorn.Config(app, log_level=args.log_level)).run(sockets=[sock])
     finally:
         engine.close()
     return 0
@@ -122,8 +143,8 @@ def add_model_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                     help="weights dtype (bfloat16 on GPUs)")
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    sp.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default (all "
-                    "cores). 1 is fastest for tiny models on a busy CPU")
+    sp.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = auto (the cores "
+                    "not busy with other work, at least 1)")
 
 
 def add_parser(subparsers) -> None:

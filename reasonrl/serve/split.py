@@ -12,6 +12,9 @@ Rules of the splitter (one table, tested whole and one character at a time, see 
   yes                     <think>R</think>C           R           C       (a repeated opening is dropped)
   yes                     R  (unclosed)               R           ""
 
+The answer tags of the R1 template are template, not content: content "<answer>C</answer>" becomes
+C (text after the closing tag follows after a space); the completion as generated stays in `raw`.
+
 Whitespace at the start of each part and at the end of the reasoning is dropped (R1 writes
 "<think>\\n...\\n</think>\\n\\n"). The opening tag counts only as the first non-blank text. Text is
 held back only while it may still become a tag (or is blank at a part's edge), so the parts are the
@@ -20,6 +23,7 @@ same whatever the chunking: `feed` returns what is decided, `finish` returns the
 from __future__ import annotations
 
 OPEN, CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 
 def prompt_opens_think(prompt: str) -> bool:
@@ -47,9 +51,11 @@ class ReasoningSplitter:
         self.buf = ""
         self.reasoning = ""
         self.content = ""
+        self.raw = ""                            # the completion as generated, tags included
 
     def feed(self, piece: str) -> tuple[str, str]:
         self.buf += piece
+        self.raw += piece
         r, c = self._step(final=False)
         self.reasoning += r
         self.content += c
@@ -92,23 +98,49 @@ class ReasoningSplitter:
         self.buf, self.state = text, "think"
         return True
 
-    def _think(self, final, out_r, out_c) -> bool:
-        i = self.buf.find(CLOSE)
+    def _until(self, close: str, final: bool, out: list, then: str) -> bool:
+        """Move text to `out` up to `close` (dropped, with the blanks before it), then go to state `then`."""
+        i = self.buf.find(close)
         if i >= 0:
-            out_r.append(self.buf[:i].rstrip())
-            self.buf, self.state = self.buf[i + len(CLOSE):], "content_start"
+            out.append(self.buf[:i].rstrip())
+            self.buf, self.state = self.buf[i + len(close):], then
             return True
-        keep = 0 if final else held_suffix(self.buf, (CLOSE,))
+        keep = 0 if final else held_suffix(self.buf, (close,))
         head = self.buf[:len(self.buf) - keep]
         safe = head.rstrip()                     # blanks before a possible close are held too
-        out_r.append(safe)
+        out.append(safe)
         self.buf = "" if final else self.buf[len(safe):]
         return False
 
+    def _think(self, final, out_r, out_c) -> bool:
+        return self._until(CLOSE, final, out_r, "content_start")
+
     def _content_start(self, final, out_r, out_c) -> bool:
+        self.buf = self.buf.lstrip()
+        if self.buf.startswith(ANSWER_OPEN):
+            self.buf, self.state = self.buf[len(ANSWER_OPEN):].lstrip(), "answer_start"
+            return True
+        if not self.buf or (ANSWER_OPEN.startswith(self.buf) and not final):
+            return False
+        self.state = "content"
+        return True
+
+    def _answer_start(self, final, out_r, out_c) -> bool:
         self.buf = self.buf.lstrip()
         if not self.buf:
             return False
+        self.state = "answer"
+        return True
+
+    def _answer(self, final, out_r, out_c) -> bool:
+        return self._until(ANSWER_CLOSE, final, out_c, "tail")
+
+    def _tail(self, final, out_r, out_c) -> bool:
+        """Text after </answer>: dropped while blank, else content after a space."""
+        self.buf = self.buf.lstrip()
+        if not self.buf:
+            return False
+        out_c.append(" ")
         self.state = "content"
         return True
 

@@ -24,7 +24,7 @@ def test_smoke_chat_loop_streams_answers(engine_and_builder):
     n = chat_loop(eng, builder, lines, out, sampling={"temperature": 0.0, "max_tokens": 40})
     text = out.getvalue()
     assert n == 2
-    assert text.count("answer: <answer>") == 2 and "(conversation cleared)" in text
+    assert text.count("answer: ") == 2 and "<answer>" not in text and "(conversation cleared)" in text
     assert text.count("[stop, ") == 2 and "never" not in text
 
 
@@ -35,10 +35,10 @@ def test_chat_loop_shows_reasoning_dimmed_and_can_hide_it(engine_and_builder):
     forced = ["5-2+0+0-2+3+3+1+1-6=<think>5"]
     out = io.StringIO()
     chat_loop(eng, builder, forced, out, sampling={"temperature": 0.0, "max_tokens": 40}, color=True)
-    assert "thinking: \x1b[2m,3,3,3,1,4,7,8,9,3\x1b[0m\nanswer: <answer>3</answer>" in out.getvalue()
+    assert "thinking: \x1b[2m,3,3,3,1,4,7,8,9,3\x1b[0m\nanswer: 3\n" in out.getvalue()
     out = io.StringIO()
     chat_loop(eng, builder, forced, out, sampling={"temperature": 0.0, "max_tokens": 40}, show_reasoning=False)
-    assert "thinking:" not in out.getvalue() and "answer: <answer>3</answer>" in out.getvalue()
+    assert "thinking:" not in out.getvalue() and "answer: 3\n" in out.getvalue()
 
 
 def test_chat_loop_reports_errors_and_continues(engine_and_builder):
@@ -77,7 +77,7 @@ def test_cli_chat_reads_piped_stdin(capsys, monkeypatch):
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("5-2+0+0-2+3+3+1+1-6=\n"))
     assert main(["chat", "embedded", "--temperature", "0", "--device", "cpu"]) == 0
-    assert "answer: <answer>" in capsys.readouterr().out
+    assert "answer: " in capsys.readouterr().out
 
 
 def test_served_name():

@@ -8,9 +8,13 @@ from reasonrl.serve.split import (ReasoningSplitter, StopMatcher, held_suffix, p
 
 # (case, prompt opened <think>?, completion, expected reasoning, expected content)
 TABLE = [
-    ("both tags", False, "<think>5,3,3</think><answer>3</answer>", "5,3,3", "<answer>3</answer>"),
+    ("both tags", False, "<think>5,3,3</think><answer>3</answer>", "5,3,3", "3"),
+    ("answer tags with blanks", False, "<think>5</think>\n<answer> 3 </answer>\n", "5", "3"),
+    ("text after the answer", False, "<answer>3</answer> and more", "", "3 and more"),
+    ("unclosed answer", False, "<think>5</think><answer>3", "5", "3"),
+    ("partial answer tag only", False, "<ans", "", "<ans"),
     ("both tags, R1 blanks", False, "<think>\nLet me add.\n</think>\n\nIt is 3.", "Let me add.", "It is 3."),
-    ("both tags, empty think", False, "<think></think><answer>2</answer>", "", "<answer>2</answer>"),
+    ("both tags, empty think", False, "<think></think><answer>2</answer>", "", "2"),
     ("both tags, leading blank", False, "  \n<think>a</think>b", "a", "b"),
     ("none", False, "It is 3.", "", "It is 3."),
     ("none, leading blanks", False, "\n\n It is 3. ", "", "It is 3. "),
