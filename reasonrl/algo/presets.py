@@ -18,12 +18,13 @@ from reasonrl.algo.advantages import ADVANTAGES
 from reasonrl.algo.aggregation import AGGREGATIONS
 from reasonrl.algo.kl import KL_ESTIMATORS
 from reasonrl.algo.surrogates import SURROGATES
-from reasonrl.algo.tis import TIS_WEIGHTS
+from reasonrl.algo.tis import TIS_WEIGHTS, is_mask
 from reasonrl.errors import ConfigError
 
 _COMMON = dict(dual_clip=3.0, std_floor=1e-4, epochs=1, mini_batches=1, mask_truncated=False,
                skip_zero_variance=True, dynamic_sampling=False, max_resample=0, overlong_buffer=0,
-               overlong_penalty=1.0, ref_reset_every=0, tis="none", tis_cap=2.0)
+               overlong_penalty=1.0, ref_reset_every=0, tis="none", tis_cap=2.0,
+               tis_low=0.5, tis_high=5.0)
 
 PRESETS: dict[str, dict] = {
     "grpo": dict(_COMMON, advantage="group_zscore", surrogate="clip", aggregation="seq_mean_token_mean",
@@ -76,6 +77,9 @@ def resolve_algo(algo):
         raise ConfigError("config keys 'algo.overlong_buffer', 'algo.max_resample', 'algo.ref_reset_every' must be >= 0")
     if algo.tis_cap <= 0:
         raise ConfigError("config key 'algo.tis_cap' must be > 0")
+    if not 0 <= algo.tis_low < algo.tis_high:
+        raise ConfigError(f"config keys 'algo.tis_low' and 'algo.tis_high' must satisfy 0 <= low < high, "
+                          f"got [{algo.tis_low}, {algo.tis_high}]")
     if algo.epochs < 1 or algo.mini_batches < 1:
         raise ConfigError("config keys 'algo.epochs' and 'algo.mini_batches' must be >= 1")
     return algo
@@ -97,4 +101,9 @@ def describe(algo) -> str:
     return (f"preset={algo.preset} advantage={algo.advantage} surrogate={algo.surrogate} "
             f"aggregation={algo.aggregation} kl={algo.kl} beta={algo.beta} "
             f"clip=[{algo.clip_low},{algo.clip_high}] epochs={algo.epochs} mini_batches={algo.mini_batches}"
-            + (f" tis={algo.tis}(cap {algo.tis_cap})" if algo.tis not in (None, "none") else ""))
+            + (_describe_tis(algo) if algo.tis not in (None, "none") else ""))
+
+
+def _describe_tis(algo) -> str:
+    band = f"band [{algo.tis_low},{algo.tis_high}]" if is_mask(algo.tis) else f"cap {algo.tis_cap}"
+    return f" tis={algo.tis}({band})"

@@ -20,7 +20,7 @@ from reasonrl import dist
 from reasonrl.algo.aggregation import StepTotals
 from reasonrl.algo.logprobs import sequence_logprobs
 from reasonrl.algo.loss import policy_loss
-from reasonrl.algo.tis import tis_weights
+from reasonrl.algo.tis import is_mask, tis_weights
 from reasonrl.scale import fsdp, lora
 from reasonrl.types import RolloutBatch, UpdateUsage
 
@@ -143,7 +143,8 @@ def _micro_step(model, x: _Inputs, idx, algo, totals: StepTotals, temperature, a
     old = x.old_logp[idx, :t] if x.old_logp is not None else logp.detach()
     ref = x.ref_logp[idx, :t] if x.ref_logp is not None else None
     mk, sp = x.mask[idx, :t], (x.samp[idx, :t] if x.samp is not None else None)
-    w = tis_weights(old, sp, mk, level=tis, cap=algo.tis_cap) if sp is not None else None
+    w = tis_weights(old, sp, mk, level=tis, cap=algo.tis_cap, low=algo.tis_low,
+                    high=algo.tis_high) if sp is not None else None
     loss, st = policy_loss(logp, old, ref, x.adv[idx], mk, surrogate=algo.surrogate,
                            aggregation=algo.aggregation, totals=totals, kl=algo.kl, beta=algo.beta,
                            clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip,
@@ -153,8 +154,7 @@ def _micro_step(model, x: _Inputs, idx, algo, totals: StepTotals, temperature, a
     if sp is not None:      # rollout/trainer logprob mismatch, every step, on the rollouts
         sums["mismatch"] += ((old - sp).abs() * m).sum().item()
     if w is not None:
-        sums["tis_sum"] += (w * m).sum().item()
-        sums["tis_capped"] += ((w >= algo.tis_cap) * m).sum().item()
+        _tis_sums(w, m, algo.tis_cap, sums)
     sums["loss"] += loss.item()
     sums["kl_sum"] += st["kl_sum"]
     sums["tokens"] += st["tokens"]
@@ -163,6 +163,18 @@ def _micro_step(model, x: _Inputs, idx, algo, totals: StepTotals, temperature, a
         sums[k] += st.get(k, 0.0) * st["tokens"]
     sums["ratio/max"] = max(sums["ratio/max"], st.get("ratio/max", 1.0))
     sums["ratio/min"] = min(sums["ratio/min"], st.get("ratio/min", 1.0))
+
+
+def _tis_sums(w: torch.Tensor, m: torch.Tensor, cap: float, sums: dict) -> None:
+    """Adds the correction's statistics over the loss tokens m (n, T) of weights w (n, T): their sum, the
+    tokens at the TIS cap, the tokens masked out (weight 0), and the sequences with every token masked."""
+    sums["tis_sum"] += (w * m).sum().item()
+    sums["tis_capped"] += ((w >= cap) * m).sum().item()
+    masked = (w == 0) & (m > 0)                                               # (n, T)
+    live = m.sum(dim=1) > 0                                                   # (n,) sequences in the loss
+    sums["tis_masked"] += masked.sum().item()
+    sums["tis_masked_seqs"] += (live & (masked.sum(dim=1) == m.sum(dim=1))).sum().item()
+    sums["seqs"] += live.sum().item()
 
 
 def _optimizer_step(model, optimizer, max_grad_norm: float, stats: dict, norms: list) -> None:
@@ -198,7 +210,8 @@ def policy_update(model, ref_model, optimizer, batch: RolloutBatch, algo, *, max
         x.ref_logp = _forward_logp(ref_model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast)
     gen = torch.Generator().manual_seed(step_seed)
     sums = {"loss": 0.0, "kl_sum": 0.0, "tokens": 0.0, "ent_sum": 0.0, "clip/low": 0.0, "clip/high": 0.0,
-            "ratio/max": 1.0, "ratio/min": 1.0, "tis_sum": 0.0, "tis_capped": 0.0, "mismatch": 0.0}
+            "ratio/max": 1.0, "ratio/min": 1.0, "tis_sum": 0.0, "tis_capped": 0.0, "tis_masked": 0.0,
+            "tis_masked_seqs": 0.0, "seqs": 0.0, "mismatch": 0.0}
     norms: list[float] = []
     model.train()
     for _epoch in range(algo.epochs):
@@ -226,8 +239,14 @@ def _summary(sums: dict, algo, norms: list[float], sampler: bool) -> dict:
            "ratio/min": sums["ratio/min"], "grad_norm": sum(norms) / len(norms) if norms else None}
     if sampler:
         out["rollout/logp_abs_diff"] = sums["mismatch"] / tok
-    if sampler and (getattr(algo, "tis", None) or "none") != "none":
-        out.update({"tis/weight_mean": sums["tis_sum"] / tok, "tis/capped": sums["tis_capped"] / tok})
+    tis = getattr(algo, "tis", None) or "none"
+    if sampler and tis != "none":
+        out["tis/weight_mean"] = sums["tis_sum"] / tok
+        if is_mask(tis):
+            out.update({"tis/masked": sums["tis_masked"] / tok,
+                        "tis/masked_seqs": sums["tis_masked_seqs"] / max(sums["seqs"], 1.0)})
+        else:
+            out["tis/capped"] = sums["tis_capped"] / tok
     return out
 
 

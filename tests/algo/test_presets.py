@@ -22,7 +22,8 @@ def test_choices_read_the_registries(monkeypatch):
     assert choices() == {"advantage": ("group_zscore", "group_mean", "rloo", "batch_zscore"),
                          "surrogate": ("pg", "clip", "dual_clip", "gspo"),
                          "aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "constant"),
-                         "kl": ("none", "k1", "k2", "k3"), "tis": ("none", "token", "sequence")}
+                         "kl": ("none", "k1", "k2", "k3"),
+                         "tis": ("none", "token", "sequence", "token_mask", "sequence_mask", "geo_mask")}
     monkeypatch.setitem(advantages.ADVANTAGES, "median", advantages.group_mean)
     assert resolve_algo(AlgoConfig(advantage="median")).advantage == "median"
 

@@ -71,7 +71,8 @@ def test_cap_bounds_and_messages():
     # a cap below 1 is legal: it truncates every weight above it
     w = tis_weights(OLD, SAMP, MASK, level="token", cap=0.5)
     assert torch.allclose(w, torch.tensor([[0.5, math.exp(-1.0), 0.5], [0.5, 0.5, 1.0]]), atol=1e-6)
-    with pytest.raises(ValueError, match=r"^unknown TIS level 'bogus' \(choose from none, token, sequence\)$"):
+    with pytest.raises(ValueError, match=r"^unknown TIS level 'bogus' \(choose from none, token, sequence, "
+                                         r"token_mask, sequence_mask, geo_mask\)$"):
         tis_weights(OLD, SAMP, MASK, level="bogus", cap=2.0)
 
 
