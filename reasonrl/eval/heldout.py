@@ -143,16 +143,30 @@ def _summary(grid: list[list[dict]], task, suffix: str) -> dict:
     return out
 
 
+def _by_level(grid: list[list[dict]], samples: list[Sample], task, suffix: str) -> dict:
+    """The _summary keys per difficulty level (Sample.meta['level'], e.g. 'terms=6'), as
+    'acc/heldout{suffix}/{level}', when the held-out problems have more than one level; else {}."""
+    levels: dict[str, list[list[dict]]] = {}
+    for g, s in zip(grid, samples):
+        if (s.meta or {}).get("level") is not None:
+            levels.setdefault(str(s.meta["level"]), []).append(g)
+    if len(levels) < 2:
+        return {}
+    return {k: v for level, sub in levels.items() for k, v in _summary(sub, task, f"{suffix}/{level}").items()}
+
+
 def evaluate_heldout(backend, task, samples, *, max_new_tokens: int, temperature: float = 1.0,
                      sampled: bool = True, seed: int = 0, batch_size: int = 256, render=None) -> dict:
     """-> {'acc/heldout', 'len/heldout', 'truncated/heldout', 'worked/heldout', and '_sampled' twins}.
     Greedy equals `reasonrl eval --preset greedy`; the sampled twin equals `--preset quick k=1
-    temperature=T top_p=1` at the same seed and batch_size. Never shifts the caller's torch RNG."""
+    temperature=T top_p=1` at the same seed and batch_size. With several difficulty levels, also each
+    key per level ('acc/heldout/terms=6', _by_level). Never shifts the caller's torch RNG."""
     greedy = dict(temperature=temperature, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens, greedy=True)
-    out = _summary(_all_rows(backend, render, samples, greedy, 1, seed, batch_size), task, "")
+    grid = _all_rows(backend, render, samples, greedy, 1, seed, batch_size)
+    out = {**_summary(grid, task, ""), **_by_level(grid, samples, task, "")}
     if sampled:
         grid = _all_rows(backend, render, samples, {**greedy, "greedy": False}, 1, seed, batch_size)
-        out.update(_summary(grid, task, "_sampled"))
+        out.update({**_summary(grid, task, "_sampled"), **_by_level(grid, samples, task, "_sampled")})
     return out
 
 

@@ -6,29 +6,55 @@ Writing the running values as a scratchpad genuinely helps a small model: step i
 relative offset (scratchpad stride = prompt stride = 2 characters), while answering directly needs
 the whole chain at once. The embedded base model was pretrained on a mix of terse answers
 (`<think></think><answer>3</answer>`, often wrong) and worked solutions, so RL has a real choice.
+
+Difficulty (docs/difficulty.md): task.min_terms..task.max_terms draws each problem's chain length
+uniformly (held-out problems cycle through the lengths, so every prefix of the split is balanced);
+task.pad_terms pads the chain with '_' to the width of a chain of that many terms, so that every
+prompt has the same width (`9-8+3-3+6__________=`); task.curriculum opens the lengths over training
+(reasonrl.tasks.curriculum). A problem's level is Sample.meta["level"] ("terms=6"), which the
+held-out evaluation reports per level. The defaults (10 terms, no padding, no curriculum) draw
+exactly the problems of the embedded default.
 """
 from __future__ import annotations
 
 import random
 import re
 
+from reasonrl.errors import ConfigError
+from reasonrl.tasks.curriculum import Curriculum
 from reasonrl.types import Sample
 
 TERMS = 10
+PAD = "_"
+MAX_REDRAWS = 10_000        # consecutive training draws that hit the held-out split before giving up
 _THINK = re.compile(r"<think>(.*?)</think>", re.S)
 
 
-def make_problem(rng: random.Random) -> tuple[str, list[int]]:
-    """Draw one walk: returns (prompt text, running values). The first term is the start value."""
+def make_problem(rng: random.Random, terms: int = TERMS, pad_terms: int = 0) -> tuple[str, list[int]]:
+    """Draw one walk of `terms` terms: returns (prompt text, running values). The first term is the
+    start value. pad_terms > 0 pads the chain with '_' to the width of a pad_terms-term chain
+    (2 * pad_terms - 1 characters) before the '='."""
     values = [rng.randint(0, 9)]
     text = str(values[0])
-    for _ in range(TERMS - 1):
+    for _ in range(terms - 1):
         nxt = rng.randint(0, 9)
         d = nxt - values[-1]
         op = "-" if d < 0 or (d == 0 and rng.random() < 0.5) else "+"
         text += f"{op}{abs(d)}"
         values.append(nxt)
-    return text + "=", values
+    return text.ljust(2 * pad_terms - 1, PAD) + "=", values
+
+
+def check_difficulty(min_terms: int, max_terms: int, pad_terms: int, prefix: str = "task.") -> None:
+    """The walk's difficulty options agree with each other (single values are range-checked in
+    reasonrl.config); a one-line ConfigError naming the key otherwise."""
+    if min_terms < 2:
+        raise ConfigError(f"config key '{prefix}min_terms' must be >= 2, got {min_terms}")
+    if max_terms < min_terms:
+        raise ConfigError(f"config key '{prefix}max_terms' must be >= {prefix}min_terms ({min_terms}), got {max_terms}")
+    if pad_terms and pad_terms < max_terms:
+        raise ConfigError(f"config key '{prefix}pad_terms' must be 0 (no padding) or >= {prefix}max_terms "
+                          f"({max_terms}), got {pad_terms}")
 
 
 def worked_response(values: list[int]) -> str:
@@ -50,31 +76,53 @@ def style(completion: str) -> str:
 class WalkTask:
     name = "walk"
 
-    def __init__(self, heldout_size: int = 200, heldout_seed: int = 12345):
-        self.heldout_size = heldout_size
-        self.heldout_seed = heldout_seed
-        self._heldout = self._draw(random.Random(heldout_seed), heldout_size)
+    def __init__(self, heldout_size: int = 200, heldout_seed: int = 12345, min_terms: int = TERMS,
+                 max_terms: int = TERMS, pad_terms: int = 0, curriculum: Curriculum | None = None):
+        check_difficulty(min_terms, max_terms, pad_terms)
+        self.heldout_size, self.heldout_seed = heldout_size, heldout_seed
+        self.min_terms, self.max_terms, self.pad_terms = min_terms, max_terms, pad_terms
+        self.curriculum = curriculum or Curriculum("none", max_terms - min_terms + 1)
+        rng, n_levels = random.Random(heldout_seed), max_terms - min_terms + 1
+        self._heldout = [self._sample(rng, min_terms + i % n_levels) for i in range(heldout_size)]
         self._heldout_prompts = {s.prompt for s in self._heldout}
 
-    @staticmethod
-    def _draw(rng: random.Random, n: int) -> list[Sample]:
-        out = []
-        for _ in range(n):
-            prompt, values = make_problem(rng)
-            out.append(Sample(prompt=prompt, answer=str(values[-1]), verifier="exact",
-                              meta={"values": values}))
-        return out
+    @classmethod
+    def from_config(cls, cfg, **_context) -> "WalkTask":
+        """TaskConfig -> WalkTask (the difficulty keys and the curriculum; reasonrl.tasks.make_task)."""
+        check_difficulty(cfg.min_terms, cfg.max_terms, cfg.pad_terms)
+        return cls(cfg.heldout_size, cfg.heldout_seed, cfg.min_terms, cfg.max_terms, cfg.pad_terms,
+                   Curriculum.from_config(cfg, cfg.max_terms - cfg.min_terms + 1))
+
+    def _sample(self, rng: random.Random, terms: int) -> Sample:
+        prompt, values = make_problem(rng, terms, self.pad_terms)
+        return Sample(prompt=prompt, answer=str(values[-1]), verifier="exact",
+                      meta={"values": values, "level": f"terms={terms}"})
 
     def train_batch(self, seed: int, step: int, n: int) -> list[Sample]:
-        """The n training problems of `step`: a pure function of (seed, step), so resuming replays
-        nothing and skips nothing. Held-out problems are never drawn (re-drawn if hit)."""
+        """The n training problems of `step`: a pure function of (seed, step) and the curriculum's open
+        lengths, so resuming replays nothing and skips nothing. Held-out problems are never drawn
+        (re-drawn if hit)."""
+        top = self.max_terms if self.curriculum.top is None else self.min_terms + self.curriculum.top
         rng = random.Random(f"walk-train-{seed}-{step}")
         out: list[Sample] = []
+        misses = 0
         while len(out) < n:
-            (s,) = self._draw(rng, 1)
+            s = self._sample(rng, rng.randint(self.min_terms, top) if top > self.min_terms else top)
             if s.prompt not in self._heldout_prompts:
                 out.append(s)
+                misses = 0
+            elif (misses := misses + 1) > MAX_REDRAWS:
+                raise ConfigError(f"config key 'task.min_terms': chains of {self.min_terms}..{top} terms are almost "
+                                  f"all in the held-out split; raise task.min_terms or lower task.heldout_size")
         return out
+
+    def begin_step(self, step: int) -> dict:
+        """reasonrl.tasks.curriculum.CurriculumTask: open the lengths of training step `step`."""
+        top = self.curriculum.begin(step)
+        return {} if top is None else {"curriculum/max_terms": self.min_terms + top}
+
+    def end_step(self, step: int, metrics: dict) -> None:
+        self.curriculum.end(step, metrics)
 
     def heldout(self) -> list[Sample]:
         return list(self._heldout)

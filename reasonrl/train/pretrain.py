@@ -5,11 +5,14 @@ The corpus is generated on the fly from the walk task: each batch is all terse a
 solutions (running values inside <think>), a length bucket each. Worked share 0.5 for most of
 training, then `anneal_share` for the last `anneal_frac` of steps so that the base *samples* the
 worked style only ~10-15% of the time and answers tersely when greedy. Loss is on the response only.
+Difficulty as in the task config (docs/difficulty.md): each batch draws one chain length uniformly in
+[min_terms, max_terms]; pad_terms pads every prompt to one width. The defaults give the embedded base.
 The worked skill appears through a phase transition whose timing depends on the seed, so a gate
 keeps training in chunks until forced-worked greedy accuracy reaches `gate_accuracy`.
 
 CPU:  reasonrl pretrain                      (about 5-7 minutes on 2 cores)
       reasonrl pretrain out=my-base seed=2   (then: reasonrl train model.path=my-base)
+      reasonrl pretrain out=padded min_terms=4 max_terms=10 pad_terms=10
 The config and seed are saved beside the weights (pretrain_config.yaml, pretrain_report.json).
 """
 from __future__ import annotations
@@ -25,14 +28,14 @@ import torch
 from reasonrl.config import PretrainConfig  # noqa: F401  (the config section lives in reasonrl.config)
 from reasonrl.models import build_char_tokenizer, build_tiny_model, n_params
 from reasonrl.rollout.hf import HFBackend
-from reasonrl.tasks.walk import WalkTask, direct_response, make_problem, worked_response
+from reasonrl.tasks.walk import TERMS, WalkTask, check_difficulty, direct_response, make_problem, worked_response
 
 
-def _batch(tok, rng: random.Random, size: int, worked: bool):
-    """(input_ids, labels) of a one-style batch; labels are -100 on the prompt."""
+def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS, pad_terms: int = 0):
+    """(input_ids, labels) of a one-style batch of `terms`-term chains; labels are -100 on the prompt."""
     ids, labels = [], []
     for _ in range(size):
-        prompt, values = make_problem(rng)
+        prompt, values = make_problem(rng, terms, pad_terms)
         resp = worked_response(values) if worked else direct_response(values[-1])
         p = [tok.bos_token_id] + tok(prompt, add_special_tokens=False).input_ids
         r = tok(resp, add_special_tokens=False).input_ids + [tok.eos_token_id]
@@ -49,29 +52,38 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
 
 
 def evaluate_base(model, tok, samples, seed: int = 0) -> dict:
-    """Greedy, forced-worked greedy, and sampled (T=1) accuracy/style of a walk model."""
+    """Greedy, forced-worked greedy, and sampled (T=1) accuracy/style of a walk model; with several
+    chain lengths also forced-worked accuracy per length ('forced_worked_acc/terms=N')."""
     from reasonrl.tasks.walk import style
     from reasonrl.verifiers import answer_reward
 
     backend = HFBackend(model, tok)
     prompts = [s.prompt for s in samples]
-    greedy = backend.generate(prompts, greedy=True, max_new_tokens=40)
+    budget = max(40, 2 * max(len(s.meta["values"]) for s in samples) + 8)   # a worked answer: 2 * terms + 5
+    greedy = backend.generate(prompts, greedy=True, max_new_tokens=budget)
     forced_prompts = [p + "<think>" + str(s.meta["values"][0]) for p, s in zip(prompts, samples)]
-    forced = backend.generate(forced_prompts, greedy=True, max_new_tokens=40)
+    forced = backend.generate(forced_prompts, greedy=True, max_new_tokens=budget)
     torch.manual_seed(seed)
-    sampled = backend.generate(prompts, temperature=1.0, max_new_tokens=40)
+    sampled = backend.generate(prompts, temperature=1.0, max_new_tokens=budget)
 
     def acc(texts, prefix=""):
         return sum(answer_reward(prefix + t, s).score for t, s in zip(texts, samples)) / len(samples)
     forced_texts = ["<think>" + str(s.meta["values"][0]) + t for t, s in zip(forced.texts, samples)]
-    return {"greedy_acc": acc(greedy.texts), "forced_worked_acc": acc(forced_texts),
-            "sampled_acc": acc(sampled.texts),
-            "sampled_worked_share": sum(style(t) == "worked" for t in sampled.texts) / len(samples),
-            "greedy_len": greedy.completion_mask.sum(1).float().mean().item(),
-            "sampled_len": sampled.completion_mask.sum(1).float().mean().item()}
+    out = {"greedy_acc": acc(greedy.texts), "forced_worked_acc": acc(forced_texts),
+           "sampled_acc": acc(sampled.texts),
+           "sampled_worked_share": sum(style(t) == "worked" for t in sampled.texts) / len(samples),
+           "greedy_len": greedy.completion_mask.sum(1).float().mean().item(),
+           "sampled_len": sampled.completion_mask.sum(1).float().mean().item()}
+    levels: dict[str, list[float]] = {}
+    for t, s in zip(forced_texts, samples):
+        levels.setdefault(s.meta["level"], []).append(answer_reward(t, s).score)
+    if len(levels) > 1:
+        out.update({f"forced_worked_acc/{k}": sum(v) / len(v) for k, v in levels.items()})
+    return out
 
 
 def pretrain(cfg: PretrainConfig, log=print) -> dict:
+    check_difficulty(cfg.min_terms, cfg.max_terms, cfg.pad_terms, prefix="")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -81,7 +93,8 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
                              pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
     log(f"pretrain: Qwen2 {n_params(model):,} params, vocab {len(tok)}, {cfg.steps} steps, seed {cfg.seed}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-    heldout = WalkTask(heldout_size=cfg.eval_size).heldout()
+    heldout = WalkTask(cfg.eval_size, min_terms=cfg.min_terms, max_terms=cfg.max_terms,
+                       pad_terms=cfg.pad_terms).heldout()
     anneal_start = int(cfg.steps * (1 - cfg.anneal_frac))
     t0, step, report = time.time(), 0, {}
 
@@ -90,7 +103,9 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         model.train()
         for _ in range(n):
             share = cfg.worked_share if step < anneal_start else cfg.anneal_share
-            ids, labels = _batch(tok, rng, cfg.batch_size, worked=rng.random() < share)
+            worked = rng.random() < share
+            terms = rng.randint(cfg.min_terms, cfg.max_terms) if cfg.max_terms > cfg.min_terms else cfg.min_terms
+            ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
             loss = model(input_ids=ids, labels=labels).loss
