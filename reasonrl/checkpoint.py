@@ -1,5 +1,5 @@
 """Checkpoints: `checkpoints/step-N/` = an HF model folder + `trainer_state.pt` (optimizer, scheduler,
-RNG states, step) + `manifest.json` (size and sha256 of every file). With LoRA (reasonrl.lora) the model
+RNG states, step) + `manifest.json` (size and sha256 of every file). With LoRA (reasonrl.scale.lora) the model
 part is the peft adapter folder (adapter_config.json, adapter_model.safetensors); `export` merges it.
 
 Written to a temporary folder, fsynced, then renamed, so a kill mid-save never leaves a half-written
@@ -10,7 +10,6 @@ partial folder, leaves every earlier checkpoint intact, and raises `DiskFullErro
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -22,15 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reasonrl.errors import UserError
+from reasonrl.safeio import DiskFullError, atomic_write_text, is_disk_full
 
 _STEP = re.compile(r"^step-(\d+)$")
 STATE_FILE = "trainer_state.pt"
 MANIFEST = "manifest.json"
-
-
-class DiskFullError(UserError):
-    """No space left while writing a checkpoint; the previous checkpoints are intact."""
 
 
 class NonFiniteWeightsError(RuntimeError):
@@ -118,7 +113,7 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
          state_dict: dict | None = None) -> Path:
     """Atomically write checkpoints/step-{step} with its manifest; keep the newest `keep` checkpoints
     (and the protected best one). `state_dict`: the full weights to write instead of the model's own (an
-    FSDP-sharded model, reasonrl.fsdp.full_state). Raises NonFiniteWeightsError or DiskFullError."""
+    FSDP-sharded model, reasonrl.scale.fsdp.full_state). Raises NonFiniteWeightsError or DiskFullError."""
     if not all_finite(model, state_dict):
         raise NonFiniteWeightsError(f"step {step}: weights contain NaN/inf; no checkpoint written")
     root = Path(run_dir) / "checkpoints"
@@ -135,10 +130,10 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-    except (OSError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError on a full disk
         free_at_failure = shutil.disk_usage(root).free
         shutil.rmtree(tmp, ignore_errors=True)
-        if not _is_disk_full(e, free_at_failure):
+        if not is_disk_full(e, free_at_failure):
             raise
         need = sum(p.numel() * p.element_size() for p in model.parameters()) * 3
         free = shutil.disk_usage(root).free
@@ -150,14 +145,6 @@ def save(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep: 
     _fsync_dir(root)
     prune(run_dir, keep)
     return final
-
-
-def _is_disk_full(e: Exception, free_bytes: int) -> bool:
-    """ENOSPC, or a writer failing with the disk (nearly) full: torch.save raises RuntimeErrors such as
-    'iostream error' or 'unexpected pos' instead of OSError."""
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left" in str(e) or free_bytes < 2**20
 
 
 def _fsync_dir(path: Path) -> None:
@@ -178,19 +165,68 @@ def mark_best(run_dir: Path, step: int, value: float) -> bool:
     if old is not None and old["value"] >= value:
         return False
     f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps({"step": step, "value": value}))
+    atomic_write_text(f, json.dumps({"step": step, "value": value}), what="checkpoint index")
     return True
 
 
 def prune(run_dir: Path, keep: int) -> None:
-    """Remove all but the newest `keep` checkpoints, sparing the best one."""
+    """Remove all but the newest `keep` checkpoints, sparing the best one. Each is renamed to
+    `.pruning-step-N` first, so a kill mid-removal never leaves a half-deleted `step-N`."""
     if keep <= 0:
         return
     f = Path(run_dir) / "checkpoints" / "best.json"
     best = json.loads(f.read_text())["step"] if f.exists() else None
     for s, old in checkpoint_dirs(run_dir)[:-keep]:
         if s != best:
-            shutil.rmtree(old, ignore_errors=True)
+            doomed = old.with_name(f".pruning-{old.name}")
+            os.replace(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+
+_LEFTOVER = re.compile(r"^\.(?:tmp-(?:step-\d+|final)-(\d+)|pruning-step-\d+)$")
+
+
+def clean_leftovers(run_dir: Path, log=print) -> list[Path]:
+    """Remove what a killed process left in a run directory: temporary checkpoint and export folders
+    (`.tmp-step-N-PID`, `.tmp-final-PID`) of processes no longer running, interrupted prunes
+    (`.pruning-step-N`), and `step-N` folders missing their trainer state, model or manifest (a prune
+    or copy cut short; a complete folder that fails its checksum is left to `latest`). The half-made
+    `step-N` folders are only removed by the process holding the run's lock. -> the paths removed."""
+    from reasonrl.runlock import holds_lock
+
+    run_dir, removed = Path(run_dir), []
+    owner = holds_lock(run_dir)
+    for root in (run_dir, run_dir / "checkpoints"):
+        if not root.is_dir():
+            continue
+        for d in root.iterdir():
+            m = _LEFTOVER.match(d.name)
+            if m and d.is_dir() and (owner or not m.group(1) or not _alive(int(m.group(1)))):
+                removed.append(d)
+            elif owner and root.name == "checkpoints" and _STEP.match(d.name) and d.is_dir() and _half_made(d):
+                removed.append(d)
+    for d in removed:
+        size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+        shutil.rmtree(d, ignore_errors=True)
+        log(f"removed leftover {d} ({size / 2**20:.1f} MiB) of an interrupted save or prune")
+    return removed
+
+
+def _half_made(d: Path) -> bool:
+    has_model = (d / "config.json").is_file() or (d / "adapter_config.json").is_file()
+    return not ((d / STATE_FILE).is_file() and has_model and (d / MANIFEST).is_file())
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_state(ckpt: Path) -> dict:
@@ -200,8 +236,8 @@ def load_state(ckpt: Path) -> dict:
 def restore(ckpt: Path, optimizer, scheduler, model=None) -> dict:
     """Load a checkpoint's trainer state into optimizer and scheduler and restore the RNG; -> the state.
     With `model`, optimizer state saved by parameter name (FSDP runs) or into a sharded model is mapped
-    by name (reasonrl.fsdp.load_optim_state), so runs resume across FSDP and plain data parallel."""
-    from reasonrl.fsdp import load_optim_state
+    by name (reasonrl.scale.fsdp.load_optim_state), so runs resume across FSDP and plain data parallel."""
+    from reasonrl.scale.fsdp import load_optim_state
 
     state = load_state(ckpt)
     if model is None:
@@ -215,15 +251,23 @@ def restore(ckpt: Path, optimizer, scheduler, model=None) -> dict:
 
 def export(model, tokenizer, out: Path, state_dict: dict | None = None) -> None:
     """Write a plain HF folder (e.g. the run's `final/`), atomically; LoRA adapters are merged in.
-    `state_dict`: the full weights of an FSDP-sharded model (reasonrl.fsdp.full_state)."""
-    from reasonrl.lora import merged
+    `state_dict`: the full weights of an FSDP-sharded model (reasonrl.scale.fsdp.full_state)."""
+    from reasonrl.scale.lora import merged
 
     model, out = merged(model), Path(out)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp, state_dict=state_dict)
-    tokenizer.save_pretrained(tmp)
+    try:
+        model.save_pretrained(tmp, state_dict=state_dict)
+        tokenizer.save_pretrained(tmp)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError on a full disk
+        free = shutil.disk_usage(out.parent).free
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not is_disk_full(e, free):
+            raise
+        raise DiskFullError(f"disk full while writing {out} ({free / 2**20:.1f} MiB free); the checkpoints are "
+                            f"intact: free space and re-run the same command to export it") from None
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

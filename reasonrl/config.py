@@ -55,6 +55,14 @@ class TaskConfig:
     # task.name=gym (reasonrl.tasks.gym): a reasoning-gym generator; its own scorer is the reward
     gym: str = ""                     # reasoning-gym data set name, e.g. leg_counting, chain_sum
     gym_args: tuple[str, ...] = ()    # the generator's options as key=value items, e.g. [min_terms=2,max_terms=3]
+    # task.name=walk (reasonrl.tasks.walk): difficulty and curriculum (docs/difficulty.md)
+    min_terms: int = 10               # shortest chain, in terms (the start value counts); each problem's length is
+    max_terms: int = 10               # ... drawn uniformly in [min_terms, max_terms]; held-out cycles through them
+    pad_terms: int = 0                # pad the chain with '_' to the width of a pad_terms-term chain (0 = no padding)
+    curriculum: str = "none"          # none | steps | adaptive: which lengths training draws (held-out: all of them)
+    curriculum_steps: tuple[int, ...] = ()  # steps: the step at which each length after min_terms opens, one per length
+    curriculum_accuracy: float = 0.8  # adaptive: open the next length when acc/train averaged over the last
+    curriculum_window: int = 10       # ... curriculum_window steps at the current longest length reaches this
 
 
 SERVER_KINDS = ("reasonrl", "sglang", "vllm")   # rollout.server_kind: whose weight-reload call to make
@@ -100,8 +108,11 @@ class AlgoConfig:
     overlong_buffer: int | None = None  # DAPO soft overlong punishment over the last N tokens (0 = off)
     overlong_penalty: float | None = None  # penalty at the budget (reward - penalty * overrun / buffer)
     ref_reset_every: int | None = None  # copy the policy into the reference every N steps (0 = never)
-    tis: str | None = None            # truncated importance sampling vs the sampler's logprobs: none | token | sequence
+    tis: str | None = None            # correction vs the sampler's logprobs: none | token | sequence (truncated IS) |
+                                      # token_mask | sequence_mask | geo_mask (masked outside [tis_low, tis_high])
     tis_cap: float | None = None      # upper cap on the TIS weight pi_old / pi_sampler
+    tis_low: float | None = None      # *_mask choices: ratios below this are masked out
+    tis_high: float | None = None     # *_mask choices: ratios above this are masked out
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,9 @@ class PretrainConfig:
     gate_max_chunks: int = 4
     eval_size: int = 200
     threads: int = 0
+    min_terms: int = 10               # walk chain lengths of the corpus, one length per batch, drawn uniformly
+    max_terms: int = 10               # ... in [min_terms, max_terms] (as task.min_terms / task.max_terms)
+    pad_terms: int = 0                # pad prompts to the width of a chain of this many terms (as task.pad_terms)
 
 
 
@@ -560,12 +574,15 @@ RANGES: dict[str, tuple] = {
         "verify.code_cpu_s", "verify.code_memory_mb", "verify.code_procs", "verify.code_file_mb",
         "verify.code_output_kb"), _AT_LEAST_1),
     **dict.fromkeys(("lr", "rollout.temperature", "sample.temperature", "eval.temperature", "max_grad_norm",
-                     "rollout.server_timeout_s", "algo.tis_cap", "verify.math_timeout_s", "verify.code_wall_s",
-                     "lora_alpha"), _POSITIVE),
+                     "rollout.server_timeout_s", "algo.tis_cap", "algo.tis_high", "verify.math_timeout_s",
+                     "verify.code_wall_s", "lora_alpha"), _POSITIVE),
     **dict.fromkeys(("top_p", "rollout.vllm_gpu_memory"), _UP_TO_1),
     **dict.fromkeys(("lora_dropout", "adam_beta1", "adam_beta2", "algo.clip_low"), _BELOW_1),
     **dict.fromkeys(("min_lr_ratio", "worked_share", "anneal_share", "anneal_frac", "gate_accuracy",
-                     "filter.min_language_share", "diverge_reward_drop", "diverge_heldout_drop"), _UNIT),
+                     "filter.min_language_share", "diverge_reward_drop", "diverge_heldout_drop",
+                     "curriculum_accuracy"), _UNIT),
+    **dict.fromkeys(("min_terms", "max_terms"), (2, True, None, False)),   # walk chains: pad_terms is 0 or >= max_terms
+    **dict.fromkeys(("curriculum_steps", "curriculum_window"), _AT_LEAST_1),
     "algo.dual_clip": (1, False, None, False),
     "reward.weights": (None, False, None, False),       # a negative weight is a penalty
     "train.steps": (0, True, None, False),              # SFT: 0 = from epochs (RL: RL_RANGES)

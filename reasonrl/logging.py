@@ -5,6 +5,8 @@ import json
 import math
 from pathlib import Path
 
+from reasonrl.safeio import append_line, atomic_write_text
+
 
 def _clean(v):
     if isinstance(v, float) and not math.isfinite(v):
@@ -14,26 +16,55 @@ def _clean(v):
 
 class JsonlLog:
     """Append-only JSONL keyed by `step`. On resume, rows after the resumed step are dropped so
-    the file ends exactly as if the run had never stopped."""
+    the file ends exactly as if the run had never stopped; a torn last line (a kill mid-write) is
+    dropped too. Each row is appended in one write and cut back if the disk is full
+    (reasonrl.safeio), so the file never ends in half a row."""
 
-    def __init__(self, path: Path, resume_step: int | None = None):
+    def __init__(self, path: Path, resume_step: int | None = None, log=print):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.exists():
-            keep = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in keep))
+            rows, torn = read_jsonl(self.path)
+            if torn:
+                log(f"{self.path}: dropped {torn} unreadable line(s) left by an interrupted write")
+            keep = [json.dumps(r) for r in rows if r.get("step", 0) <= resume_step]
+            atomic_write_text(self.path, "".join(line + "\n" for line in keep), what="log")
         elif resume_step is None and self.path.exists():
             self.path.unlink()
 
     def write(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+        append_line(self.path, json.dumps({k: _clean(v) for k, v in row.items()}), what="log")
 
     def rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(x) for x in self.path.read_text().splitlines() if x.strip()]
+        return read_jsonl(self.path)[0] if self.path.exists() else []
+
+
+def read_jsonl(path: Path) -> tuple[list[dict], int]:
+    """The JSON objects of a run log and how many lines were unreadable (a torn last line after a
+    kill or a full disk; such lines are skipped, never fatal)."""
+    rows, bad = [], 0
+    for line in Path(path).read_bytes().decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad
+
+
+def shown_step(step: int, total: int, m: dict, lines: int = 20) -> bool:
+    """Whether a step gets a progress line: about `lines` lines per run (every step with -v, i.e.
+    REASONRL_VERBOSE=1), plus the first, the last and every step with a held-out evaluation."""
+    import os
+
+    every = 1 if os.environ.get("REASONRL_VERBOSE") else max(1, -(-total // lines))
+    return step % every == 0 or step in (1, total) or "acc/heldout" in m
 
 
 def progress_line(step: int, total: int, m: dict) -> str:
@@ -83,8 +114,13 @@ class ExternalSinks:
                 except ImportError:
                     raise ConfigError("config key 'train.log_to': wandb needs the `wandb` package "
                                       "(pip install 'reasonrl[wandb]')") from None
-                self.wandb = wandb.init(project="reasonrl", name=run_name, dir=str(run_dir), config=config,
-                                        resume="allow", id=_wandb_id(run_dir))
+                try:
+                    self.wandb = wandb.init(project="reasonrl", name=run_name, dir=str(run_dir), config=config,
+                                            resume="allow", id=_wandb_id(run_dir))
+                except Exception as e:       # no login, no network, a bad key: one line, not 38
+                    why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                    raise ConfigError(f"config key 'train.log_to': wandb did not start ({why}); run `wandb login`, "
+                                      f"or set WANDB_MODE=offline to log without an account") from None
             else:
                 raise ConfigError(f"config key 'train.log_to': unknown sink '{name}' (choose from tensorboard, wandb)")
 

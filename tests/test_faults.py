@@ -16,6 +16,7 @@ from reasonrl import checkpoint
 from reasonrl.config import load_config
 from reasonrl.train import rl
 from reasonrl.train.guards import EXIT_NONFINITE, EXIT_STOPPED
+from reasonrl.train.hooks import from_env, nan_advantages
 
 SMALL = ["train.prompts_per_step=4", "rollout.num_generations=4", "eval.size=8", "eval.every=0",
          "eval.sampled=false", "rollout.max_new_tokens=30", "train.log_rollouts=1", "train.keep_checkpoints=3",
@@ -71,15 +72,14 @@ def test_manifest_detects_truncation(tmp_path):
     assert "trainer_state.pt has 100 bytes" in checkpoint.verify(ckpt)
 
 
-def test_nan_steps_are_skipped_then_stop(tmp_path, monkeypatch):
-    monkeypatch.setenv("REASONRL_INJECT_NAN_STEPS", "2")
-    rl.train(_cfg(tmp_path / "one", "train.steps=3", "train.checkpoint_every=1"), **QUIET)
+def test_nan_steps_are_skipped_then_stop(tmp_path):
+    rl.train(_cfg(tmp_path / "one", "train.steps=3", "train.checkpoint_every=1"), hooks=nan_advantages([2]), **QUIET)
     rows = _metrics(tmp_path / "one")
     assert rows[2]["update/skipped_nonfinite"] == 1 and rows[3]["update/skipped_nonfinite"] == 0
     assert (tmp_path / "one" / "nonfinite" / "step-2.jsonl").is_file()
     # three consecutive bad steps stop the run; checkpoints hold finite weights
-    monkeypatch.setenv("REASONRL_INJECT_NAN_STEPS", "2,3,4")
-    result = rl.train(_cfg(tmp_path / "three", "train.steps=6", "train.checkpoint_every=1"), **QUIET)
+    result = rl.train(_cfg(tmp_path / "three", "train.steps=6", "train.checkpoint_every=1"),
+                      hooks=from_env({"REASONRL_INJECT_NAN_STEPS": "2,3,4"}), **QUIET)   # as `reasonrl train` reads it
     assert result["exit_code"] == EXIT_NONFINITE and result["steps"] == 4
     step, ckpt = checkpoint.latest(tmp_path / "three")
     assert step == 3 and checkpoint.verify(ckpt) is None

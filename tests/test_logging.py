@@ -50,3 +50,59 @@ def test_unknown_sink_is_a_config_error(tmp_path):
     from reasonrl.config import ConfigError
     with pytest.raises(ConfigError, match="unknown sink 'mlflow'"):
         ExternalSinks(("mlflow",), tmp_path, {}, "t")
+
+
+def test_torn_last_line_is_dropped_on_resume(tmp_path):
+    f = tmp_path / "m.jsonl"
+    log = JsonlLog(f)
+    for s in range(1, 4):
+        log.write({"step": s, "x": s})
+    with open(f, "ab") as fh:                     # a kill in the middle of writing step 4
+        fh.write(b'{"step": 4, "x": ')
+    said = []
+    resumed = JsonlLog(f, resume_step=3, log=said.append)
+    assert [r["step"] for r in resumed.rows()] == [1, 2, 3] and f.read_bytes().endswith(b"}\n")
+    assert said == [f"{f}: dropped 1 unreadable line(s) left by an interrupted write"]
+    resumed.write({"step": 4, "x": 4})
+    assert [json.loads(x)["step"] for x in f.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_disk_full_mid_append_leaves_no_half_row(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from reasonrl.safeio import DiskFullError
+
+    f = tmp_path / "m.jsonl"
+    log = JsonlLog(f)
+    log.write({"step": 1, "x": 1})
+    real = os.write
+
+    def short_then_full(fd, data):                # the first 5 bytes land, then the disk is full
+        if len(data) > 5:
+            return real(fd, bytes(data[:5]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "write", short_then_full)
+    with pytest.raises(DiskFullError, match=r"disk full while writing log .*m\.jsonl .*re-run the same command"):
+        log.write({"step": 2, "x": 2})
+    monkeypatch.setattr(os, "write", real)
+    assert f.read_text() == '{"step": 1, "x": 1}\n'
+    log.write({"step": 2, "x": 2})
+    assert [r["step"] for r in JsonlLog(f, resume_step=2).rows()] == [1, 2]
+
+
+def test_atomic_write_keeps_the_old_file_on_a_full_disk(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from reasonrl.safeio import DiskFullError, atomic_write_text
+
+    f = tmp_path / "summary.json"
+    atomic_write_text(f, "old")
+
+    def full(*_a):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(DiskFullError):
+        atomic_write_text(f, "new")
+    assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]

@@ -10,8 +10,8 @@ Formats, chosen by the path:
   a folder                a Hugging Face `datasets` folder written by `save_to_disk` (Dataset or
                           DatasetDict, `split` picks one); optional extra `data`; where = "DIR[split]:row N"
 
-A line that is not valid JSON or not an object is yielded as a record with `error` set, so the
-validation pass reports it next to every other bad row instead of stopping at the first.
+A line that is not valid JSON, not UTF-8 text or not an object is yielded as a record with `error`
+set, so the validation pass reports it next to every other bad row instead of stopping at the first.
 """
 from __future__ import annotations
 
@@ -57,14 +57,24 @@ def read_records(path: str | Path, split: str = "train") -> Iterator[Record]:
 
 
 def _starts_with_bracket(p: Path) -> bool:
-    with open(p, encoding="utf-8") as f:
+    with open(p, "rb") as f:
         head = f.read(4096).lstrip()
-    return head.startswith("[")
+    return head.startswith(b"[")
+
+
+def not_utf8(raw: bytes, start: int) -> str:
+    """Why a line is unreadable: its first byte that is not UTF-8 and where (1-based byte column)."""
+    return f"not UTF-8 text (byte 0x{raw[start]:02x} at column {start + 1}; save the file as UTF-8)"
 
 
 def _read_jsonl(p: Path) -> Iterator[Record]:
-    with open(p, encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
+    with open(p, "rb") as f:
+        for no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").lstrip("\ufeff")
+            except UnicodeDecodeError as e:
+                yield Record(f"{p}:{no}", None, not_utf8(raw, e.start))
+                continue
             if not line.strip():
                 continue
             try:
@@ -79,8 +89,12 @@ def _read_jsonl(p: Path) -> Iterator[Record]:
 
 
 def _read_json_array(p: Path) -> Iterator[Record]:
+    data = p.read_bytes()
     try:
-        items = json.loads(p.read_text(encoding="utf-8"))
+        items = json.loads(data.decode("utf-8").lstrip("\ufeff"))
+    except UnicodeDecodeError as e:
+        begin, line = data.rfind(b"\n", 0, e.start) + 1, data.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{p}:{line}: {not_utf8(data[begin:], e.start - begin)}") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(items, list):

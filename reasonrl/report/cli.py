@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from reasonrl import cost
+    from reasonrl.report import cost
     from reasonrl.errors import UserError
     from reasonrl.report.html import ledger_for, read_jsonl, write_report
 

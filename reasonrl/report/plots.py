@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reasonrl.telemetry import REFLECTIVE_WORDS
+from reasonrl.report.telemetry import REFLECTIVE_WORDS
 
 
 @dataclass(frozen=True)

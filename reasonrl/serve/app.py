@@ -67,6 +67,8 @@ def submit_async(engine: Engine, p: Prepared):
         job = engine.submit(p.prompt_ids, p.req.n, p.params, sink)
     except QueueFull as e:
         raise ApiError(429, f"server busy: {e}; retry later", code="queue_full", kind="rate_limit_error") from None
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
     return job, events
 
 
@@ -87,7 +89,7 @@ async def complete(job, events: asyncio.Queue, p: Prepared, model: str) -> dict:
     choices = []
     for text, reason in zip(texts, reasons):
         reasoning, content = split_reasoning(text, p.opened)
-        choices.append({"reasoning": reasoning, "content": content, "finish_reason": reason})
+        choices.append({"reasoning": reasoning, "content": content, "raw": text, "finish_reason": reason})
     return completion_body(new_id(), model, choices, usage_body(len(p.prompt_ids), tokens), job.weight_version)
 
 
@@ -133,15 +135,43 @@ def authorize(headers, limits: ServerLimits) -> None:
 
 
 async def read_body(request, limits: ServerLimits) -> bytes:
-    """The body, or ApiError(413) when it (or its declared length) exceeds limits.max_body_bytes."""
+    """The body, or ApiError(413) as soon as its declared length, or the bytes received so far (a chunked
+    body has no declared length), exceed limits.max_body_bytes: never more than the limit plus one
+    chunk is held in memory."""
     declared = request.headers.get("content-length")
-    size = int(declared) if declared and declared.isdigit() else 0
-    if size <= limits.max_body_bytes:
-        raw = await request.body()
-        size = len(raw)
-    if size > limits.max_body_bytes:
-        raise ApiError(413, f"request body of {size} bytes exceeds the limit of {limits.max_body_bytes}")
-    return raw
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise ApiError(413, f"request body of {declared} bytes exceeds the limit of {limits.max_body_bytes}")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise ApiError(413, f"request body exceeds the limit of {limits.max_body_bytes} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+OPEN_PATHS = ("/", "/health")         # the chat page (it asks for the key itself) and the health check
+
+
+class ApiKeyGuard:
+    """ASGI middleware: with an API key set, every HTTP route but OPEN_PATHS and the page's static files
+    (/static/...) needs it, including routes added later and FastAPI's own (/openapi.json, /docs)."""
+
+    def __init__(self, app, limits: ServerLimits):
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and self.limits.api_key is not None and path not in OPEN_PATHS \
+                and not path.startswith("/static/"):
+            from starlette.responses import JSONResponse
+
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            try:
+                authorize(headers, self.limits)
+            except ApiError as e:
+                return await JSONResponse(e.body(), status_code=e.status)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def create_app(engine: Engine, builder: PromptBuilder, limits: ServerLimits = ServerLimits()):
@@ -157,6 +187,10 @@ def create_app(engine: Engine, builder: PromptBuilder, limits: ServerLimits = Se
     @app.exception_handler(ApiError)
     async def _api_error(_request, exc: ApiError):
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_request, _exc):
+        return JSONResponse(ApiError(400, "request nested too deeply", code="invalid_json").body(), status_code=400)
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
@@ -201,4 +235,5 @@ def create_app(engine: Engine, builder: PromptBuilder, limits: ServerLimits = Se
         except WeightsError as e:
             raise ApiError(400, str(e), "path") from None
 
+    app.add_middleware(ApiKeyGuard, limits=limits)
     return app

@@ -18,18 +18,18 @@ import asyncio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reasonrl.serve.engine import Event, QueueFull, SamplingParams
-from reasonrl.serve.protocol import ApiError, json_object, usage_body
+from reasonrl.serve.protocol import MAX_TOP_K, ApiError, json_object, usage_body
 
 
 class CompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     model: str | None = None
     prompt: str | list[int]
     n: int = Field(1, ge=1)
     max_tokens: int = Field(16, ge=0)
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
+    top_k: int = Field(0, ge=0, le=MAX_TOP_K)
     seed: int | None = None
     logprobs: int | None = Field(None, ge=0)
     return_tokens_as_token_ids: bool = False
@@ -54,6 +54,10 @@ async def run_completion(raw: bytes, builder, engine, limits) -> dict:
     if req.n > min(limits.max_n, engine.max_batch):
         raise ApiError(400, f"n: at most {min(limits.max_n, engine.max_batch)}, got {req.n}", "n")
     ids = builder.encode(req.prompt) if isinstance(req.prompt, str) else list(req.prompt)
+    bad = next((i for i, t in enumerate(ids) if not 0 <= t < engine.vocab_size), None)
+    if bad is not None:
+        raise ApiError(400, f"prompt.{bad}: token id {ids[bad]} is outside the vocabulary (0..{engine.vocab_size - 1})",
+                       "prompt")
     if req.max_tokens == 0 and not req.echo:
         raise ApiError(400, "max_tokens: 0 needs echo (scoring the prompt)", "max_tokens")
     if not ids or req.max_tokens > limits.max_tokens or len(ids) + req.max_tokens > engine.context:
@@ -72,6 +76,8 @@ async def run_completion(raw: bytes, builder, engine, limits) -> dict:
                             want_tokens=True)
     except QueueFull as e:
         raise ApiError(429, f"server busy: {e}; retry later", code="queue_full", kind="rate_limit_error") from None
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
     choices = [{"index": i, "text": "", "finish_reason": None, "tokens": [], "lps": []} for i in range(req.n)]
     try:
         while any(c["finish_reason"] is None for c in choices):

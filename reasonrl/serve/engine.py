@@ -59,11 +59,13 @@ class Job:
         self.cancelled = False
         self.weight_version: int | None = None     # set when its batch starts
         self.want_tokens = False                   # also emit a "token" event per sampled token (/v1/completions)
+        self.started = False                       # an event was sent (a failed batch cannot rerun it)
 
     def cancel(self) -> None:
         self.cancelled = True
 
     def emit(self, event: Event) -> None:
+        self.started = True
         try:
             self.sink(event)
         except Exception:                          # a vanished consumer must not stop the worker
@@ -108,6 +110,19 @@ class _Row:
             return self.finish("length")
 
 
+def check_job(prompt_ids: list[int], params: SamplingParams, vocab_size: int) -> None:
+    """ValueError unless a request can join a batch without failing it: token ids inside the vocabulary,
+    finite sampling parameters inside their ranges (the HTTP layer checks first; this is the engine's
+    own guard for direct callers)."""
+    if not prompt_ids:
+        raise ValueError("empty prompt")
+    if any(not isinstance(t, int) or not 0 <= t < vocab_size for t in prompt_ids):
+        raise ValueError(f"a prompt token id is outside the vocabulary (0..{vocab_size - 1})")
+    p = params
+    if not (0 <= p.temperature < float("inf") and 0 < p.top_p <= 1 and 0 <= p.top_k < 1 << 62 and p.max_tokens >= 0):
+        raise ValueError(f"sampling parameters out of range: {p}")
+
+
 def _cache_of(out):
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
@@ -121,6 +136,7 @@ class Engine:
         self.max_batch, self.max_queue = max_batch, max_queue
         self.weight_version = weight_version
         self.context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
+        self.vocab_size = model.get_input_embeddings().num_embeddings   # valid token ids: 0 .. vocab_size - 1
         self.eos = set(eos_ids(model, tokenizer))
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos)
         self.stats = {"batches": 0, "completions": 0, "largest_batch": 0}
@@ -151,6 +167,7 @@ class Engine:
                want_tokens: bool = False) -> Job:
         if n > self.max_batch:
             raise QueueFull(f"n={n} exceeds the server's batch size {self.max_batch}")
+        check_job(prompt_ids, params, self.vocab_size)
         job = Job(prompt_ids, n, params, sink)
         job.want_tokens = want_tokens
         with self._cv:
@@ -241,9 +258,21 @@ class Engine:
         try:
             with torch.inference_mode():
                 self._decode(rows)
-        except Exception as e:                      # e.g. out of memory: every request of the batch is told
-            for job in jobs:
-                job.emit(Event("error", text=f"generation failed: {type(e).__name__}: {e}"))
+        except Exception as e:
+            self._isolate(jobs, e)
+
+    def _isolate(self, jobs: list[Job], e: Exception) -> None:
+        """A batch failed: the requests that have received nothing yet are run again one by one, so only
+        the one that fails alone gets the error; those already streaming are told (their text cannot
+        be taken back). One request alone: it gets the error."""
+        if len(jobs) == 1:
+            jobs[0].emit(Event("error", text=f"generation failed: {type(e).__name__}: {e}"))
+            return
+        for job in jobs:
+            if job.started:
+                job.emit(Event("error", text=f"generation failed in its batch: {type(e).__name__}: {e}"))
+            elif not job.cancelled:
+                self._do_batch([job])
 
     def _decode(self, rows: list[_Row]) -> None:
         """Prefill the left-padded prompts, then sample one token per row per step until all are done."""
@@ -259,7 +288,7 @@ class Engine:
         p = [r.job.params for r in rows]
         temp = torch.tensor([x.temperature for x in p], device=device)
         top_p = torch.tensor([x.top_p for x in p], device=device)
-        top_k = torch.tensor([x.top_k for x in p], dtype=torch.long, device=device)
+        top_k = torch.tensor([x.top_k if x.top_k < self.vocab_size else 0 for x in p], dtype=torch.long, device=device)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
         past, logits, last_pos = _cache_of(out), out.logits[:, -1], pos[:, -1]
         for _step in range(max(x.max_tokens for x in p)):

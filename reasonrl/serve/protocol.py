@@ -7,6 +7,7 @@ naming the field (a silently ignored parameter is a bug the user cannot see). Ex
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Literal
@@ -49,13 +50,17 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+MAX_JSON_DEPTH = 32                   # deeper request bodies get 400 (no request needs more than ~5)
+MAX_TOP_K = 1 << 31                   # any top_k >= the vocabulary size means "off"; larger is refused
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
+    top_k: int = Field(0, ge=0, le=MAX_TOP_K)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     n: int = Field(1, ge=1)
@@ -90,14 +95,39 @@ def _loc(err: dict) -> str:
 
 
 def json_object(raw: bytes) -> dict:
-    """Bytes of a POST body -> dict, or ApiError(400)."""
+    """Bytes of a POST body -> dict, or ApiError(400) (also for nesting deeper than MAX_JSON_DEPTH,
+    checked before parsing, so a hostile body never reaches the recursive parser)."""
+    if json_depth(raw, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"request body is nested more than {MAX_JSON_DEPTH} levels deep", code="invalid_json")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"request body is not valid JSON ({e})", code="invalid_json") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise ApiError(400, f"request body is not valid JSON ({e})"[:300], code="invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
     return data
+
+
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth(raw: bytes, stop_above: int | None = None) -> int:
+    """Deepest nesting of [ and { in a JSON text (brackets inside strings ignored); malformed text
+    gives some number and fails later in the parser. With stop_above: only whether the depth exceeds
+    it counts (returns as soon as it does; 0 when too few brackets to exceed it)."""
+    if stop_above is not None and raw.count(b"[") + raw.count(b"{") <= stop_above:
+        return 0
+    depth = deepest = 0
+    for m in _STRUCTURE.finditer(raw):
+        c = m.group()
+        if c in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and depth > stop_above:
+                return depth
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def parse_reload(raw: bytes) -> tuple[str, int | None]:
@@ -106,7 +136,7 @@ def parse_reload(raw: bytes) -> tuple[str, int | None]:
     if not isinstance(body.get("path"), str) or not body["path"]:
         raise ApiError(400, "path: required, a server-side folder or .safetensors file", "path")
     version = body.get("weight_version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or abs(version) >= 1 << 62):
         raise ApiError(400, f"weight_version: expected an integer, got {version!r}", "weight_version")
     unknown = sorted(set(body) - {"path", "weight_version"})
     if unknown:
@@ -166,11 +196,12 @@ def new_id() -> str:
 
 
 def completion_body(cid: str, model: str, choices: list[dict], usage: dict, weight_version: int | None) -> dict:
-    """choices: [{"reasoning", "content", "finish_reason"}] in index order."""
+    """choices: [{"reasoning", "content", "raw", "finish_reason"}] in index order; `raw_content` is the
+    completion as generated (template tags such as <answer> included), an extension."""
     return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "finish_reason": c["finish_reason"], "logprobs": None,
                          "message": {"role": "assistant", "content": c["content"],
-                                     "reasoning_content": c["reasoning"]}}
+                                     "reasoning_content": c["reasoning"], "raw_content": c.get("raw")}}
                         for i, c in enumerate(choices)],
             "usage": usage, "weight_version": weight_version}
 

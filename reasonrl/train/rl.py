@@ -34,17 +34,21 @@ from reasonrl.config import Config, ConfigError, summary_line
 from reasonrl.logging import progress_line, shown_step
 from reasonrl.models import load_model, load_tokenizer, n_params, resolve_model_path, threads_note, torch_threads
 from reasonrl.rollout import make_backend, prompt_token_counter
+from reasonrl.runlock import owned_while_running
+from reasonrl.safeio import atomic_write_text
 from reasonrl.scale import fsdp, lora
 from reasonrl.tasks import make_task
 from reasonrl.tasks.base import StyledTask
+from reasonrl.tasks.curriculum import CurriculumTask, replay
 from reasonrl.templates import Renderer
 from reasonrl.train.collect import collect
-from reasonrl.train.guards import (EXIT_NONFINITE, EXIT_STOPPED, GracefulStop, NonFiniteGuard, available_bytes,
-                                   estimate_peak_bytes)
+from reasonrl.train.guards import (EXIT_DIVERGED, EXIT_NONFINITE, EXIT_STOPPED, DivergenceGuard, GracefulStop,
+                                   NonFiniteGuard, available_bytes, estimate_peak_bytes)
 from reasonrl.train.hooks import Hooks
 from reasonrl.train.record import RunRecord
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
+from reasonrl.train.watchdog import StallWatchdog
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
 
@@ -184,6 +188,7 @@ def build(cfg: Config, log, hooks: Hooks | None = None) -> Run:
     record = (RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log) if rank == 0
               else _QuietRecord(cfg, task, render, n_params(model)))
     _preflight_memory(cfg, model, tok, heldout, render, log)
+    replay(task, out / "metrics.jsonl", start)           # a resumed curriculum continues where it was
     guard = NonFiniteGuard(out if rank == 0 else out / f"rank-{rank}", cfg.train.max_nonfinite_steps)
     return Run(cfg, local_cfg, out, rank, world, log, task, render, model, tok, ref, opt, sched, start, backend,
                RewardFn(cfg.reward.functions, cfg.reward.weights, settings=cfg.verify), record, guard,
@@ -197,9 +202,11 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
     cfg, t0 = r.cfg, time.time()
     # each step's sampling depends on (seed, step, rank) only
     torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * r.rank)
+    level = r.task.begin_step(step) if isinstance(r.task, CurriculumTask) else {}   # task.curriculum
     with fsdp.gathered(r.model):          # FSDP: full weights for generation, no collectives inside
         batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
     t1 = time.time()
+    m.update(level)
     m.update(batch_metrics(sampled, r.task))
     if r.hooks.before_update is not None:               # fault injection (bench/faults.py, tests)
         batch = r.hooks.before_update(step, batch)
@@ -209,6 +216,8 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
     m.update(r.record.step_extras(sampled, update.usage))
     m = dist.reduce_metrics(m)              # this rank's counts summed, its means averaged, over ranks
     m.update(update.stats)                  # already combined over ranks by the update
+    if isinstance(r.task, CurriculumTask):
+        r.task.end_step(step, m)
     if dist.any_rank(r.guard.check(step, batch, m)):
         m["guard/nonfinite_steps"] = r.guard.total
         r.log(f"warning: step {step} had a non-finite reward/loss/gradient: update skipped "
@@ -226,7 +235,7 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
 def train(cfg: Config, log=print, hooks: Hooks | None = None) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}.
     hooks: explicit hooks into the loop (fault injection, reasonrl.train.hooks)."""
-    with torch_threads(cfg.train.threads):
+    with torch_threads(cfg.train.threads), owned_while_running(cfg.out):
         return _train(cfg, log, hooks)
 
 
@@ -237,9 +246,17 @@ def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
     with fsdp.gathered(r.model):
         before = r.record.first_eval(r.start)
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
-    with GracefulStop(r.log) as stopper:
+    diverge = DivergenceGuard(cfg, r.out, r.record.history, r.log)
+    with GracefulStop(r.log) as stopper, StallWatchdog(r.out, cfg.train.stall_factor, cfg.train.stall_min_s,
+                                                       r.rank) as watchdog:
         for step in range(r.start + 1, cfg.train.steps + 1):
-            trained, m = train_step(r, step)
+            try:
+                trained, m = train_step(r, step)
+            except RuntimeError as e:          # sampling from blown-up weights: the divergence guard's stop
+                if not diverge.sampling_failed(step, e):
+                    raise
+                exit_code = EXIT_DIVERGED
+                break
             last = step == cfg.train.steps
             out_of_time = cfg.train.time_budget_s and time.time() - t_start > cfg.train.time_budget_s
             exhausted = dist.any_rank(r.guard.exhausted)
@@ -260,6 +277,10 @@ def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
                       f"checkpoint is intact")
                 exit_code = EXIT_NONFINITE
                 break
+            if dist.any_rank(diverge.check(step, m)):
+                exit_code = EXIT_DIVERGED
+                break
+            watchdog.beat(step)
             timed = dist.any_rank(bool(cfg.train.checkpoint_minutes) and
                                   time.time() - t_ckpt > 60 * cfg.train.checkpoint_minutes)
             if last or stopping or timed or step % cfg.train.checkpoint_every == 0:
@@ -289,7 +310,7 @@ def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> 
     result = {"out": str(r.out), "steps": step, "seconds": round(time.time() - t_begin, 1), "before": before,
               "after": after, "after_step": evals[-1].get("step", 0) if evals else 0, "exit_code": exit_code}
     if r.rank == 0:
-        (r.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(r.out / "summary.json", json.dumps(result, indent=2) + "\n", what="summary")
     r.record.finish(r.model)
     if r.rank:
         result["rank"] = r.rank
@@ -333,7 +354,8 @@ def _preflight_memory(cfg, model, tok, heldout, render, log) -> None:
     device = next(model.parameters()).device
     prompt_len = max(len(tok(render(s.prompt)).input_ids) for s in heldout[:64]) + 1 if heldout else 64
     n = min(cfg.train.micro_batch_size, cfg.train.prompts_per_step * cfg.rollout.num_generations)
-    need = estimate_peak_bytes(model, n, prompt_len + cfg.rollout.max_new_tokens, len(tok))
+    need = estimate_peak_bytes(model, n, prompt_len + cfg.rollout.max_new_tokens, len(tok),
+                               reference=bool(cfg.algo.beta))
     have = available_bytes(device)
     if have is not None and need > 0.8 * have:
         log(f"warning: a micro-batch of {n} x {prompt_len + cfg.rollout.max_new_tokens} tokens may need "

@@ -63,3 +63,20 @@ def test_bad_paths_are_one_line_errors(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(DataError, match="not a Hugging Face dataset written by save_to_disk"):
         list(read_records(tmp_path / "folder"))
+
+
+def test_bytes_that_are_not_utf8_name_file_and_line(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_bytes(b'{"problem": "a", "answer": "1"}\n{"problem": "caf\xe9", "answer": "2"}\n\xff\xfe\x00\x01\n')
+    recs = list(read_records(f))
+    assert [(r.where, r.error) for r in recs] == [
+        (f"{f}:1", ""),
+        (f"{f}:2", "not UTF-8 text (byte 0xe9 at column 17; save the file as UTF-8)"),
+        (f"{f}:3", "not UTF-8 text (byte 0xff at column 1; save the file as UTF-8)")]
+    arr = tmp_path / "a.json"
+    arr.write_bytes(b'[{"problem": "a"},\n {"problem": "caf\xe9"}]')
+    with pytest.raises(DataError, match=r"a\.json:2: not UTF-8 text \(byte 0xe9 at column 18"):
+        list(read_records(arr))
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b'\xef\xbb\xbf{"problem": "a", "answer": "1"}\n')
+    assert [r.row for r in read_records(bom)] == [{"problem": "a", "answer": "1"}]

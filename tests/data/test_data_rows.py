@@ -123,3 +123,19 @@ def test_real_gsm8k_loads_clean():
 def test_real_math500_golds_all_parse_for_math():
     # about 10 s on 2 cores: every gold goes through the math verifier's parser
     assert len(load_samples(SHARED / "math500" / "test.jsonl", RowSpec(verifier="math"))) == 500
+
+
+def test_latin1_line_and_binary_file_stop_or_skip(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_bytes(b'{"problem": "p", "answer": "1"}\n{"problem": "caf\xe9", "answer": "2"}\n')
+    with pytest.raises(DataError, match=rf"{f}: 1 bad row\(s\) of 2: {f}:2: not UTF-8 text \(byte 0xe9"):
+        load_samples(f, RowSpec(), log=lambda _: None)
+    lines = []
+    assert [s.prompt for s in load_samples(f, RowSpec(), on_bad_row="skip", log=lines.append)] == ["p"]
+    assert lines[-1] == f"{f}: skipped 1 bad row(s) of 2 (task.on_bad_row=skip)"
+    binary = tmp_path / "b.jsonl"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DataError, match=rf"{binary}: 9 bad row\(s\) of 9: .*{binary}:2: not UTF-8 text \(byte 0x80"):
+        load_samples(binary, RowSpec(), log=lambda _: None)
+    with pytest.raises(DataError, match=rf"{binary}: no usable rows \(read 9\)"):
+        load_samples(binary, RowSpec(), on_bad_row="skip", log=lambda _: None)

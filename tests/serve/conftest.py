@@ -62,3 +62,25 @@ def _collect(engine, prompt_ids, n, params, timeout=60):
         else:
             ends[ev.index] = (ev.reason, ev.tokens)
     return texts, ends
+
+
+@pytest.fixture
+def hold_worker():
+    return _hold_worker
+
+
+def _hold_worker(engine):
+    """Block the engine's worker until the returned event is set, so the requests sent meanwhile queue
+    up and run as one batch."""
+    import threading
+
+    from reasonrl.serve.engine import SamplingParams
+
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(_ev):
+        started.set()
+        gate.wait(30)
+    engine.submit([1, 5], 1, SamplingParams(max_tokens=1), hold)
+    assert started.wait(30)
+    return gate

@@ -53,7 +53,7 @@ def test_streaming_equals_non_streaming(client):
             finish = ch.finish_reason or finish
     assert (reasoning, content, finish) == (whole.message.reasoning_content, whole.message.content,
                                             whole.finish_reason)
-    assert content.startswith("<answer>")
+    assert content and "<answer>" not in content and whole.message.model_extra["raw_content"].count("<answer>") == 1
     assert usage.prompt_tokens == 21 and usage.completion_tokens > 0
 
 
@@ -72,7 +72,7 @@ def test_streaming_reasoning_arrives_before_content(server):
     assert kinds.count("reasoning_content") > 5                       # streamed, not sent at the end
     assert kinds == sorted(kinds, key=lambda k: k == "content")        # all reasoning before any content
     assert "".join(d.get("reasoning_content", "") for d in deltas) == ",3,3,3,1,4,7,8,9,3"
-    assert "".join(d.get("content") or "" for d in deltas) == "<answer>3</answer>"
+    assert "".join(d.get("content") or "" for d in deltas) == "3"           # the answer tags are template
 
 
 def test_models_and_health(client, server):
@@ -124,16 +124,10 @@ def test_stop_sequences_and_max_tokens(client):
     assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 1
 
 
-def test_concurrent_requests_are_batched(server, client):
+def test_concurrent_requests_are_batched(server, client, hold_worker):
     """Hold the worker, send 6 requests, release: they run as one batch of 6."""
     engine = server["engine"]
-    gate, started = threading.Event(), threading.Event()
-
-    def hold(ev):
-        started.set()
-        gate.wait(30)
-    engine.submit([1, 5], 1, SamplingParams(max_tokens=1), hold)
-    assert started.wait(30)
+    gate = hold_worker(engine)
     before = engine.stats["batches"]
     out = queue.Queue()
 

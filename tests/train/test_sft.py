@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reasonrl import lora
 from reasonrl.config import load_config
 from reasonrl.errors import UserError
 from reasonrl.models import build_char_tokenizer, build_tiny_model
 from reasonrl.rollout.hf import HFBackend, encode_prompts
+from reasonrl.scale import lora
 from reasonrl.templates import Renderer
 from reasonrl.train import sft
 from reasonrl.train.sft import IGNORE, Example, SFTConfig, encode_example, pack
