@@ -382,8 +382,11 @@ def before_after_table(result: dict) -> str:
             f = lambda d: fmt.format(d[key]) if d.get(key) is not None else "-"  # noqa: E731
             lines.append(f"{label:44s} {f(b):>8s} {f(a):>{w}s}")
     if at != result["steps"]:
+        resumable = result.get("exit_code", 0) in (0, EXIT_STOPPED)  # a guard's stop is not fixed by re-running
         lines.append(f"stopped at step {result['steps']}: the model there was not evaluated"
-                     + (f" (last evaluation: step {at})" if at else "") + "; re-run the same command to continue")
+                     + (f" (last evaluation: step {at})" if at else "")
+                     + ("; re-run the same command to continue" if resumable else
+                        f"; exit {result['exit_code']}: see the guard's message above (docs/faults.md)"))
     lines.append(f"run directory: {result['out']}  (steps: {result['steps']}, "
                  f"wall time this invocation: {result.get('seconds', 0):.0f}s)")
     return "\n".join(lines)

@@ -75,3 +75,9 @@ def test_table_after_a_stop_names_what_was_evaluated():
     assert "(last evaluation: step 20)" in lines[-2]
     lines = before_after_table(_result(25)).splitlines()
     assert lines[0].split() == ["before", "after"] and not any("stopped" in x for x in lines)
+
+
+def test_table_after_a_guard_stop_does_not_say_rerun():
+    from reasonrl.train.guards import EXIT_DIVERGED
+    lines = before_after_table({**_result(20), "exit_code": EXIT_DIVERGED}).splitlines()
+    assert "re-run" not in lines[-2] and f"exit {EXIT_DIVERGED}" in lines[-2]
