@@ -14,6 +14,8 @@
     number   the last number in the final sentence (opt-in fallback for grading other systems' outputs:
              in RL it rewards listing numbers, so no training policy uses it; hedges "3 or 7" refused)
 
+A hedged or conditional answer ("$3$ or $4$", "\\boxed{3} (or 4)", "$3$ if ..."), an unclosed box after
+the last one, and an answer taken back afterwards ("Hmm, actually it should be 6") count as none.
 An <answer> block wins over everything. Among boxed / final / hash, the one stated LAST in the text
 wins, so a later "the final answer is 7" beats an earlier intermediate \\boxed{5}. `whole` and `number`
 are used only when no marker is found. Returns (answer, reason) or (None, why not). With `think=True`
@@ -43,7 +45,14 @@ _HASH = re.compile(r"(?<!#)####(?!#)\s*([^\n]*)")
 _BOX_GAP = re.compile(r"(?:[\s,;$&]|\\[,;:!quad ]+|\\\(|\\\)|\\\[|\\\]|\band\b|"
                       r"\\text\{(?![^{}]*\bor\b)[^{}]*\}|\b[A-Za-z](?:_\{?\w+\}?)?\s*=)*")
 _OPEN_ENDED = re.compile(r"\bor\s+(?:more|less|fewer|greater|higher|lower|above|below|so)\b", re.I)
-_BOX_HEDGE = re.compile(r"[^A-Za-z]*(?:\\text\{\s*)?(?:or(?!\s+rather)|either|maybe|possibly)\b.{0,40}", re.I | re.S)
+_HEDGE_WORDS = (r"or(?!\s+rather)|either|maybe|possibly|perhaps|if|unless|otherwise|else|alternatively|vs|versus|"
+                r"but|although|though|also")
+_BOX_HEDGE = re.compile(rf"[^A-Za-z]*(?:\\(?:text|mathrm|textbf)\{{\s*)?(?:{_HEDGE_WORDS})\b.{{0,40}}", re.I | re.S)
+# what follows a final answer's math span in its sentence and makes it a hedge or a condition:
+# "$3$ or $4$", "$3$ if $a>0$", "$3$ (maybe $4$)", "$3$ $4$"
+_SPAN_HEDGE = re.compile(rf"\b(?:{_HEDGE_WORDS})\b|^[\s,;(]*(?:\$|\\\(|\\\[)\s*[-\d.]", re.I)
+_TAIL_HEDGE = re.compile(rf"\b(?:{_HEDGE_WORDS})\b.*\d", re.I)
+_NEXT_HEDGE = re.compile(r"[^A-Za-z\d]*(?:or|maybe|perhaps|possibly|either|but)\b[^.\n]{0,25}\d", re.I)
 _FINAL = re.compile(r"(?:\bfinal\s+answer|\bthe\s+answer|\bthe\s+solution|^\s*answer)\s*(?:\*\*)?\s*"
                     r"(?P<link>is|:|=)?\s*:?[ \t]*(?:\*\*)?", re.I | re.M)
 _LAST_LINE_A = re.compile(r"(?:^|\n)A:[ \t]*([^\n]+?)\s*\Z")   # GSM8K's closing "A: 26" (last line only)
@@ -51,6 +60,10 @@ _LAST_LINE_A = re.compile(r"(?:^|\n)A:[ \t]*([^\n]+?)\s*\Z")   # GSM8K's closing
 _FINAL_AFTER = re.compile(r"(\$[^$]+\$|\\\(.+?\\\))\s*is\s+(?:the|our)\s+(?:final\s+)?(?:answer|solution)\b", re.I)
 # math spans; inline $...$ and \(...\) do not cross a line break, display $$...$$ and \[...\] may
 _SPAN = re.compile(r"\$\$([\s\S]+?)\$\$|\$((?:[^$\n\\]|\\.)+?)\$|\\\((.+?)\\\)|\\\[([\s\S]+?)\\\]")
+# an answer taken back after it was stated: "\\boxed{5}. Hmm, actually it should be 6."
+_RETRACTION = re.compile(r"\b(?:wait|actually|hmm+|oops|correction|on second thought|scratch that|I made a "
+                         r"mistake|(?:that|this) (?:is|was|'s) (?:wrong|incorrect))\b.{0,80}?\d|"
+                         r"\bno,.{0,80}?\d", re.I | re.S)
 _SENTENCE = re.compile(r"(.*?)(?:\.(?:\s|$)|\n|$)")
 _NUMBER = re.compile(r"\\[dt]?frac\{-?\d+\}\{\d+\}|-?\d+\s*/\s*\d+(?!\d|\.\d)|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|"
                      r"-?\d+(?:\.\d+)?|-?\.\d+")
@@ -93,6 +106,8 @@ def _boxed_group(text: str) -> tuple[int, str | None, str] | None:
     if not spans:
         bare = list(_BOXED_BARE.finditer(text))
         return (bare[-1].start(), bare[-1].group(1).strip(), "last \\boxed{}") if bare else None
+    if later := [m for m in _BOXED.finditer(text) if m.start() >= spans[-1][1]]:
+        return later[-1].start(), None, "unclosed \\boxed{} after the last box"
     group, hedged = [spans[-1]], False
     for prev in reversed(spans[:-1]):
         gap = text[prev[1]:group[0][0]]
@@ -101,6 +116,10 @@ def _boxed_group(text: str) -> tuple[int, str | None, str] | None:
                 break
             hedged = True
         group.insert(0, prev)
+    rest = text[spans[-1][1]:spans[-1][1] + 300]
+    if _TAIL_HEDGE.search(_SENTENCE.match(rest).group(1)) or _NEXT_HEDGE.match(rest):
+        # "\\boxed{3} (or 4)", "\\boxed{3} if $n$ is even, else 4", "\\boxed{3}. Or maybe 4."
+        return group[0][0], None, "\\boxed{} hedged by what follows it"
     parts = list(dict.fromkeys(c for _, _, c in group))
     if not all(parts):
         return group[-1][0], None, "empty \\boxed{}"
@@ -116,7 +135,8 @@ def _phrase_answer(rest: str, minerva: bool) -> str:
     '' when there is none."""
     m = _SPAN.match(rest)
     if m:
-        return next(g for g in m.groups() if g is not None).strip()
+        tail = _SENTENCE.match(rest[m.end():m.end() + 300]).group(1)
+        return "" if _SPAN_HEDGE.search(tail) else next(g for g in m.groups() if g is not None).strip()
     ans = _SENTENCE.match(rest[:300]).group(1).strip().strip("*").strip()
     if minerva and (tail := re.search(r"\bis\s+(.+)$", ans)):
         return _phrase_answer(tail.group(1), False)   # "Final Answer: The volume of $V$ is 120."
@@ -220,11 +240,15 @@ def extract_answer(completion: str, sources: tuple[str, ...] = ALL_SOURCES,
     if region is None:
         return None, why
     if "answer" in sources and (got := _from_answer_block(region)) is not None:
+        if got[0] is not None and _RETRACTION.search(region, region.rfind("<answer>")):
+            return None, f"{got[1]} taken back later in the text"
         return got
     marked = [f(region) for s, f in _FINDERS.items() if s in sources]
     marked = [m for m in marked if m is not None]
     if marked:
-        _, answer, reason = max(marked, key=lambda m: m[0])
+        start, answer, reason = max(marked, key=lambda m: m[0])
+        if answer is not None and _RETRACTION.search(region, start):
+            return None, f"{reason} taken back later in the text"
         return answer, reason
     for src, finder in (("whole", _from_whole), ("number", _from_number)):
         if src in sources and (got := finder(region)) is not None:
