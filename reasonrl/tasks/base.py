@@ -8,7 +8,7 @@ isinstance rather than hasattr:
 `FirstPassTask` (reads the first answer a completion commits to, for the reflection telemetry).
 
 A new task: one file in reasonrl/tasks/ with a class following `Task`, one line in TASKS
-(reasonrl/tasks/__init__.py). Its settings go in TaskConfig (reasonrl/config.py).
+(reasonrl/tasks/__init__.py). Its settings go in TaskConfig (reasonrl/config/sections.py).
 """
 from __future__ import annotations
 
