@@ -106,19 +106,23 @@ class ExternalSinks:
                     from torch.utils.tensorboard import SummaryWriter
                 except ImportError:
                     raise ConfigError("config key 'train.log_to': tensorboard needs the `tensorboard` package "
-                                      "(pip install 'reasonrl[tensorboard]')") from None
+                                      "(pip install -e '.[tensorboard]')") from None
                 self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
             elif name == "wandb":
                 try:
                     import wandb
                 except ImportError:
                     raise ConfigError("config key 'train.log_to': wandb needs the `wandb` package "
-                                      "(pip install 'reasonrl[wandb]')") from None
+                                      "(pip install -e '.[wandb]')") from None
                 try:
                     self.wandb = wandb.init(project="reasonrl", name=run_name, dir=str(run_dir), config=config,
                                             resume="allow", id=_wandb_id(run_dir))
                 except Exception as e:       # no login, no network, a bad key: one line, not 38
                     why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                    try:                     # wandb keeps the failed settings process-wide: a later
+                        wandb.teardown()     # start in this process (e.g. offline) must begin afresh
+                    except Exception:
+                        pass
                     raise ConfigError(f"config key 'train.log_to': wandb did not start ({why}); run `wandb login`, "
                                       f"or set WANDB_MODE=offline to log without an account") from None
             else:

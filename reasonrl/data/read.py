@@ -110,7 +110,7 @@ def _read_parquet(p: Path) -> Iterator[Record]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{p}: reading Parquet needs pyarrow (pip install 'reasonrl[data]')") from None
+        raise DataError(f"{p}: reading Parquet needs pyarrow (pip install -e '.[data]')") from None
     try:
         table = pq.read_table(p)
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a damaged file
@@ -128,7 +128,7 @@ def _read_saved_dataset(p: Path, split: str) -> Iterator[Record]:
         from datasets import load_from_disk
     except ImportError:
         raise DataError(f"{p}: reading a saved dataset folder needs `datasets` "
-                        f"(pip install 'reasonrl[data]')") from None
+                        f"(pip install -e '.[data]')") from None
     ds = load_from_disk(str(p))
     label = ""
     if is_dict:

@@ -62,7 +62,9 @@ def _epilog() -> str:
 
     presets = "\n".join(f"  {name}: T={p.temperature} top-p={p.top_p} max_new_tokens={p.max_new_tokens} "
                         f"k={p.k or 'per benchmark'}{' greedy' if p.greedy else ''}" for name, p in PRESETS.items())
-    return (f"presets:\n{presets}\nbenchmark names: {', '.join(BENCHMARKS)}; task names: {', '.join(TASKS)}\n"
+    generators = ", ".join(t for t in TASKS if t != "dataset")   # `dataset` reads a file: --data FILE
+    return (f"presets:\n{presets}\nbenchmark names: {', '.join(BENCHMARKS)}; task names: {generators}; "
+            f"or a data file: --data FILE.jsonl\n"
             + defaults_help(EvalRunConfig))
 
 

@@ -82,7 +82,7 @@ def _plots_section(rows: list[dict], ledger: cost.Ledger) -> str:
         import matplotlib  # noqa: F401
     except ImportError:
         return ('<h2>Training curves</h2><p class="note">not plotted: matplotlib is not installed '
-                "(pip install 'reasonrl[report]')</p>")
+                "(pip install -e '.[report]')</p>")
     imgs, skipped = [], []
     for p in plots.PANELS:
         png = plots.line_panel(rows, p)

@@ -35,7 +35,7 @@ Settings are config keys (reasonrl.config.RolloutConfig):
 
 CPU:  not supported (vLLM needs a GPU); the contract tests run on CPU with the fake engine:
       .venv/bin/pytest tests/rollout/test_vllm_contract.py
-GPUs: pip install 'reasonrl[vllm]'; reasonrl train rollout.backend=vllm
+GPUs: pip install -e '.[vllm]'; reasonrl train rollout.backend=vllm
 
 Departures / not done: no sleep mode (`enable_sleep_mode`, `llm.sleep()`) to free the KV cache during
 the update; single GPU only (no tensor parallel); greedy requests (temperature 0) report the logprobs
@@ -57,7 +57,7 @@ from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
 from reasonrl.types import Generations
 
-INSTALL_HINT = "pip install 'reasonrl[vllm]'"
+INSTALL_HINT = "pip install -e '.[vllm]'"
 
 
 def import_vllm():

@@ -13,7 +13,7 @@ CPU:   reasonrl train model.lora_r=4 train.steps=3 out=runs/lora
        reasonrl sft data.files=[traces.jsonl] model.lora_r=8 train.lr=1e-3 out=runs/sft-lora
 GPUs:  reasonrl train my.yaml model.path=/models/Qwen2.5-7B model.lora_r=64 model.lora_alpha=128 \
            model.autocast=bfloat16
-`peft` is the optional extra `pip install reasonrl[lora]`, imported only when LoRA is on.
+`peft` is the optional extra `pip install -e '.[lora]'`, imported only when LoRA is on.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _peft():
         import peft
     except ImportError:
         raise ConfigError("config key 'model.lora_r': LoRA needs the optional extra peft "
-                          "(pip install 'reasonrl[lora]')") from None
+                          "(pip install -e '.[lora]')") from None
     return peft
 
 

@@ -120,7 +120,7 @@ def cmd_chat(args) -> int:
     try:
         from pydantic import ValidationError
     except ImportError:
-        raise UserError("reasonrl chat needs pydantic: pip install 'reasonrl[serve]'") from None
+        raise UserError("reasonrl chat needs pydantic: pip install -e '.[serve]'") from None
     from reasonrl.serve.command import load_engine
     from reasonrl.serve.protocol import ChatRequest, PromptBuilder
 

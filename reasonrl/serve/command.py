@@ -106,7 +106,7 @@ def cmd_serve(args) -> int:
     try:
         import fastapi  # noqa: F401
     except ImportError:
-        raise UserError("reasonrl serve needs FastAPI and uvicorn: pip install 'reasonrl[serve]'") from None
+        raise UserError("reasonrl serve needs FastAPI and uvicorn: pip install -e '.[serve]'") from None
     from reasonrl.serve.app import ServerLimits
     for name in ("threads", "max_batch", "max_queue", "max_tokens", "max_n", "max_body_bytes"):
         least = 0 if name == "threads" else 1

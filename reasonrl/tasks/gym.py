@@ -10,7 +10,7 @@ Training problems of step s come from a generator seeded with (seed, s), so they
 of (seed, step); the held-out split is one generator seeded with task.heldout_seed, and training
 never draws a held-out question.
 
-CPU:  pip install 'reasonrl[gym]'; reasonrl train task.name=gym task.gym=chain_sum train.steps=5
+CPU:  pip install -e '.[gym]'; reasonrl train task.name=gym task.gym=chain_sum train.steps=5
 GPUs: the same with model.path=/models/Qwen2.5-1.5B-Instruct model.template=chat rollout.max_new_tokens=1024
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def gym_module():
     try:
         return importlib.import_module("reasoning_gym")
     except ImportError:
-        raise ConfigError("task.name=gym needs the reasoning-gym package: pip install 'reasonrl[gym]'") from None
+        raise ConfigError("task.name=gym needs the reasoning-gym package: pip install -e '.[gym]'") from None
 
 
 def parse_gym_args(items: tuple[str, ...]) -> dict:

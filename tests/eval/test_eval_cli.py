@@ -174,3 +174,11 @@ def test_help_lists_every_option_with_its_default(capsys):
     for name in EvalRunConfig.__dataclass_fields__:
         assert f"  {name}=" in out
     assert "r1: T=0.6 top-p=0.95 max_new_tokens=32768 k=per benchmark" in out
+
+
+def test_help_lists_only_task_names_that_run_without_a_file(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "task names:" in x)
+    names = line.split("task names:")[1].split(";")[0]
+    assert "walk" in names and "dataset" not in names and "--data FILE" in line

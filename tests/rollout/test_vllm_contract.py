@@ -195,7 +195,7 @@ def test_contract_missing_vllm_is_a_one_line_config_error(policy, monkeypatch):
     with pytest.raises(ConfigError) as e:
         make_backend("vllm", *policy)
     msg = str(e.value)
-    assert "\n" not in msg and "rollout.backend" in msg and "pip install 'reasonrl[vllm]'" in msg
+    assert "\n" not in msg and "rollout.backend" in msg and "pip install -e '.[vllm]'" in msg
 
 
 def test_contract_engine_settings_and_sampling_params(backend, policy):

@@ -71,7 +71,7 @@ def test_config_errors(fake_gym, monkeypatch):
     with pytest.raises(ConfigError, match="expected items like 'min_terms=2'"):
         parse_gym_args(("min_terms",))
     monkeypatch.setitem(sys.modules, "reasoning_gym", None)        # the package is not installed
-    with pytest.raises(ConfigError, match="pip install 'reasonrl\\[gym\\]'"):
+    with pytest.raises(ConfigError, match="pip install -e '.\\[gym\\]'"):
         GymTask("sums")
 
 
