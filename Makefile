@@ -21,11 +21,11 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.ok: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install -q -e ".[dev]"
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
 $(VENV)/.demo: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install -q -e ".[demo]"
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e ".[demo]"
 	touch $@
 
 demo: $(VENV)/.demo
