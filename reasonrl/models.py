@@ -93,6 +93,11 @@ def pick_dtype(name: str) -> torch.dtype:
     return table[name]
 
 
+# A folder needs one of these to have a tokenizer (vocab.json comes with merges.txt).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "vocab.txt")
+
+
 def load_tokenizer(path: str | Path):
     import json
 
@@ -104,7 +109,16 @@ def load_tokenizer(path: str | Path):
     # A generic tokenizers-backed tokenizer (like the embedded one) must not be re-typed from the
     # model's config (AutoTokenizer would pick e.g. Qwen2Tokenizer and change its pre-tokenizer).
     loader = PreTrainedTokenizerFast if cls in ("TokenizersBackend", "PreTrainedTokenizerFast") else AutoTokenizer
-    tok = loader.from_pretrained(str(p), local_files_only=True)
+    if not p.is_dir() or not any((p / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"model path '{path}': no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
+                         f"copy the tokenizer of the model into the folder")
+    try:
+        tok = loader.from_pretrained(str(p), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model path '{path}': cannot load the tokenizer ({str(e).splitlines()[0][:200]})") from None
+    if len(tok) < 2:                  # transformers can build an empty shell from a config alone
+        raise ModelError(f"model path '{path}': the tokenizer has {len(tok)} entries; the folder's tokenizer "
+                         f"files are incomplete")
     if tok.pad_token_id is None:      # decoder-only models often have no pad: pad with EOS
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

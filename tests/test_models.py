@@ -35,3 +35,23 @@ def test_missing_path_is_one_line_error(tmp_path):
         load_model(tmp_path / "nope")
     with pytest.raises(ModelError, match="no config.json"):
         load_model(tmp_path)
+
+
+def test_a_folder_without_tokenizer_files_is_one_line_everywhere(tmp_path, capsys):
+    """A model folder with weights but no tokenizer used to load a one-entry tokenizer and crash later."""
+    import shutil
+
+    from reasonrl.cli import main
+    from reasonrl.models import load_tokenizer, resolve_model_path
+
+    src, folder = resolve_model_path("embedded"), tmp_path / "no-tok"
+    folder.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        shutil.copy(src / name, folder / name)
+    with pytest.raises(ModelError, match="no tokenizer files"):
+        load_tokenizer(folder)
+    for argv in (["train", f"model.path={folder}", f"out={tmp_path / 'run'}"],
+                 ["serve", str(folder), "--port", "0"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no tokenizer files" in err[0], err
