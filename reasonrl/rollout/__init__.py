@@ -68,16 +68,18 @@ def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
     t = max(g.completion_ids.shape[1] for g in parts)
     lpad = lambda x, v: torch.nn.functional.pad(x, (p - x.shape[1], 0), value=v)  # noqa: E731
     rpad = lambda x, v: torch.nn.functional.pad(x, (0, t - x.shape[1]), value=v)  # noqa: E731
-    logp = None
+    logp = versions = None
     if all(g.sampler_logp is not None for g in parts):
         logp = torch.cat([rpad(g.sampler_logp, 0.0) for g in parts])
+    if all(g.versions is not None for g in parts):
+        versions = torch.cat([g.versions for g in parts])
     return Generations(prompt_ids=torch.cat([lpad(g.prompt_ids, pad_id) for g in parts]),
                        prompt_mask=torch.cat([lpad(g.prompt_mask, 0) for g in parts]),
                        completion_ids=torch.cat([rpad(g.completion_ids, pad_id) for g in parts]),
                        completion_mask=torch.cat([rpad(g.completion_mask, 0) for g in parts]),
                        truncated=torch.cat([g.truncated for g in parts]),
                        texts=[t_ for g in parts for t_ in g.texts], sampler_logp=logp,
-                       temperature=parts[0].temperature)
+                       temperature=parts[0].temperature, versions=versions)
 
 
 def select_rows(gen: Generations, rows) -> Generations:
@@ -86,4 +88,5 @@ def select_rows(gen: Generations, rows) -> Generations:
                        completion_ids=gen.completion_ids[rows], completion_mask=gen.completion_mask[rows],
                        truncated=gen.truncated[rows], texts=[gen.texts[i] for i in rows.tolist()],
                        sampler_logp=None if gen.sampler_logp is None else gen.sampler_logp[rows],
-                       temperature=gen.temperature)
+                       temperature=gen.temperature, versions=None if gen.versions is None else gen.versions[rows],
+                       routing=None if gen.routing is None else gen.routing[rows])
