@@ -177,6 +177,11 @@ def build_tiny_model(vocab_size: int, hidden: int = 128, layers: int = 4, heads:
     return model
 
 
+# `reasonrl pretrain arch=...`: name -> builder(vocab_size, hidden, layers, heads, intermediate, seed=, pad_id=,
+# bos_id=, eos_id=) of a randomly initialised tiny base
+TINY_BUILDERS = {"dense": build_tiny_model}
+
+
 def eos_ids(model, tok) -> list[int]:
     """All EOS ids: the tokenizer's plus the generation config's (which may list several)."""
     ids = {tok.eos_token_id}

@@ -71,6 +71,8 @@ class RolloutConfig:
     vllm_gpu_memory: float = 0.3      # backend=vllm: gpu_memory_utilization (the trainer shares the GPU)
     vllm_dtype: str = "auto"          # backend=vllm: engine dtype ("auto" = the policy's dtype)
     vllm_seed: int = 0                # backend=vllm: engine seed; request r gets SamplingParams(seed=vllm_seed + r)
+    threads: int = 0                  # train.async_staleness >= 1: the rollout worker's CPU threads; 0 = half the machine
+    routing_replay: bool = False      # MoE policies: the training forward reuses the experts the sampler chose
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class TrainConfig(OptimConfig):
     log_to: tuple[str, ...] = ()      # extra metric sinks: tensorboard, wandb (optional packages)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
     fsdp: bool = False                # under torchrun: shard weights, grads and AdamW state over ranks (FSDP2)
+    async_staleness: int = 0          # 0 = synchronous; k >= 1: a rollout worker samples ahead with weights <= k steps old
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from reasonrl.config.sections import ModelConfig, OptimConfig, TaskConfig
 class PretrainConfig:
     out: str = "runs/pretrain"        # where the HF folder is written
     seed: int = 1
+    arch: str = "dense"               # dense (Qwen2) | moe (DeepSeek-V3 style) -- reasonrl.models.TINY_BUILDERS
     hidden: int = 128
     layers: int = 4
     heads: int = 4

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from reasonrl.config import PretrainConfig  # noqa: F401  (the config section lives in reasonrl.config)
-from reasonrl.models import build_char_tokenizer, build_tiny_model, n_params
+from reasonrl.errors import ConfigError
+from reasonrl.models import TINY_BUILDERS, build_char_tokenizer, n_params
 from reasonrl.rollout.hf import HFBackend
 from reasonrl.tasks.walk import TERMS, WalkTask, check_difficulty, direct_response, make_problem, worked_response
 
@@ -88,10 +89,12 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(f"pretrain-{cfg.seed}")
+    if cfg.arch not in TINY_BUILDERS:
+        raise ConfigError(f"config key 'arch': unknown architecture '{cfg.arch}' (choose from {', '.join(TINY_BUILDERS)})")
     tok = build_char_tokenizer()
-    model = build_tiny_model(len(tok), cfg.hidden, cfg.layers, cfg.heads, cfg.intermediate, seed=cfg.seed,
-                             pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
-    log(f"pretrain: Qwen2 {n_params(model):,} params, vocab {len(tok)}, {cfg.steps} steps, seed {cfg.seed}")
+    model = TINY_BUILDERS[cfg.arch](len(tok), cfg.hidden, cfg.layers, cfg.heads, cfg.intermediate, seed=cfg.seed,
+                                    pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+    log(f"pretrain: {type(model).__name__.removesuffix('ForCausalLM')} {n_params(model):,} params, vocab {len(tok)}, {cfg.steps} steps, seed {cfg.seed}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     heldout = WalkTask(cfg.eval_size, min_terms=cfg.min_terms, max_terms=cfg.max_terms,
                        pad_terms=cfg.pad_terms).heldout()
