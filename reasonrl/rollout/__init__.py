@@ -38,16 +38,21 @@ BACKENDS = {"hf": HFBackend, "fast": FastBackend, "server": ServerBackend, "vllm
 
 
 TAKES_ROLLOUT = {"server", "vllm"}   # backends whose settings come from the rollout config (rollout.server_*, vllm_*)
+RECORDS_ROUTING = {"hf", "fast"}     # backends that can record each token's MoE experts (rollout.routing_replay)
 
 
 def make_backend(name: str, model, tokenizer, rollout=None):
     """The backend `name` for this policy; rollout (a RolloutConfig, None = defaults) goes to the backends
-    in TAKES_ROLLOUT, the others need no settings."""
+    in TAKES_ROLLOUT, the others need no settings but rollout.routing_replay (RECORDS_ROUTING only)."""
     if name not in BACKENDS:
         raise ConfigError(f"config key 'rollout.backend': unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    replay = bool(getattr(rollout, "routing_replay", False))
+    if replay and name not in RECORDS_ROUTING:
+        raise ConfigError(f"config key 'rollout.routing_replay': backend '{name}' does not return the experts it "
+                          f"routed each token to (backends that do: {', '.join(sorted(RECORDS_ROUTING))})")
     if name in TAKES_ROLLOUT:
         return BACKENDS[name](model, tokenizer, rollout=rollout)
-    return BACKENDS[name](model, tokenizer)
+    return BACKENDS[name](model, tokenizer, routing_replay=True) if replay else BACKENDS[name](model, tokenizer)
 
 
 def prompt_token_counter(tokenizer, render) -> Callable[[str], int]:
@@ -59,7 +64,8 @@ def prompt_token_counter(tokenizer, render) -> Callable[[str], int]:
 
 
 def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
-    """Stack several Generations: prompts left-padded to the widest, completions right-padded."""
+    """Stack several Generations: prompts left-padded to the widest, completions right-padded (routing
+    likewise: its prompt columns left-padded, its completion columns right-padded, with -1)."""
     import torch
 
     if len(parts) == 1:
@@ -73,13 +79,18 @@ def cat_generations(parts: list[Generations], pad_id: int) -> Generations:
         logp = torch.cat([rpad(g.sampler_logp, 0.0) for g in parts])
     if all(g.versions is not None for g in parts):
         versions = torch.cat([g.versions for g in parts])
+    routing = None
+    if all(g.routing is not None for g in parts):
+        pad4 = lambda x, left, right: torch.nn.functional.pad(x, (0, 0, 0, 0, left, right), value=-1)  # noqa: E731
+        routing = torch.cat([pad4(g.routing, p - g.prompt_ids.shape[1], t - g.completion_ids.shape[1])
+                             for g in parts])
     return Generations(prompt_ids=torch.cat([lpad(g.prompt_ids, pad_id) for g in parts]),
                        prompt_mask=torch.cat([lpad(g.prompt_mask, 0) for g in parts]),
                        completion_ids=torch.cat([rpad(g.completion_ids, pad_id) for g in parts]),
                        completion_mask=torch.cat([rpad(g.completion_mask, 0) for g in parts]),
                        truncated=torch.cat([g.truncated for g in parts]),
                        texts=[t_ for g in parts for t_ in g.texts], sampler_logp=logp,
-                       temperature=parts[0].temperature, versions=versions)
+                       temperature=parts[0].temperature, versions=versions, routing=routing)
 
 
 def select_rows(gen: Generations, rows) -> Generations:

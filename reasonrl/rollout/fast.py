@@ -27,6 +27,7 @@ import torch
 from reasonrl.algo.logprobs import completion_mask
 from reasonrl.models import eos_ids
 from reasonrl.rollout.hf import encode_prompts
+from reasonrl.rollout.routing import RouterHooks, replay_hooks
 from reasonrl.types import Generations
 
 COMPACT_FRACTION = 0.25     # compact the cache once this share of the live rows has finished
@@ -40,10 +41,10 @@ def make_cache(n_layers: int, max_len: int):
         """Keys/values live in a fixed buffer; `keys`/`values` are views of its filled part."""
 
         def lazy_initialization(self, key_states, value_states):
-            n, h, _, d = key_states.shape
+            n, h, _, d = key_states.shape          # values may be narrower (DeepSeek-V3's latent attention)
             self.device = key_states.device
             self.kbuf = key_states.new_empty((n, h, max_len, d))
-            self.vbuf = value_states.new_empty((n, h, max_len, d))
+            self.vbuf = value_states.new_empty((n, value_states.shape[1], max_len, value_states.shape[-1]))
             self.length = 0
             self.is_initialized = True
 
@@ -67,8 +68,8 @@ def make_cache(n_layers: int, max_len: int):
             """Keep rows `indices` (copying only the filled positions into fresh buffers)."""
             if not self.is_initialized:
                 return
-            n, h, _, d = self.kbuf.shape
-            k, v = self.kbuf.new_empty((len(indices), h, max_len, d)), self.vbuf.new_empty((len(indices), h, max_len, d))
+            k = self.kbuf.new_empty((len(indices), *self.kbuf.shape[1:]))
+            v = self.vbuf.new_empty((len(indices), *self.vbuf.shape[1:]))
             k[:, :, :self.length] = self.kbuf[indices, :, :self.length]
             v[:, :, :self.length] = self.vbuf[indices, :, :self.length]
             self.kbuf, self.vbuf = k, v
@@ -102,11 +103,24 @@ def _cache_kwarg(model) -> str:
 @torch.no_grad()
 def decode(model, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int, eos: list[int], pad_id: int,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           generator: torch.Generator | None = None, routing: RouterHooks | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample up to max_new_tokens per row of left-padded ids/mask (N, P).
 
     -> completion ids (N, T) with pad after each row's first EOS, and sampler logprobs (N, T) of the
-    chosen tokens under softmax(logits / temperature) (0 after EOS); T = steps actually decoded."""
+    chosen tokens under softmax(logits / temperature) (0 after EOS); T = steps actually decoded.
+    routing (MoE replay): its table records each fed position's experts, (N, P + max_new_tokens, L, k)."""
+    if routing is None:
+        return _decode(model, ids, mask, max_new_tokens, eos, pad_id, temperature, top_k, top_p, greedy, generator)
+    routing.start_record(ids.shape[0], ids.shape[1] + max_new_tokens, ids.device)
+    with routing:
+        return _decode(model, ids, mask, max_new_tokens, eos, pad_id, temperature, top_k, top_p, greedy, generator,
+                       routing)
+
+
+def _decode(model, ids, mask, max_new_tokens, eos, pad_id, temperature, top_k, top_p, greedy, generator,
+            routing=None):
+    """decode's loop; routing (installed hooks) learns which original rows each forward carries."""
     n, p = ids.shape
     dev = ids.device
     out = torch.full((n, max_new_tokens), pad_id, dtype=torch.long, device=dev)
@@ -145,6 +159,8 @@ def decode(model, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int,
             keep = (~finished).nonzero().squeeze(1)
             rows, tok, next_pos, attn, finished = rows[keep], tok[keep], next_pos[keep], attn[keep], finished[keep]
             cache.batch_select_indices(keep)
+            if routing is not None:
+                routing.rows = rows
         attn[:, p + t] = 1
         logits = model(input_ids=tok[:, None], attention_mask=attn[:, :p + t + 1], position_ids=next_pos[:, None],
                        use_cache=True, logits_to_keep=1, **kw).logits[:, -1]
@@ -157,12 +173,16 @@ class FastBackend:
     """`decode` on the policy itself (weights always in sync). `eos` may be overridden (e.g. [] to
     always decode max_new_tokens, as the benchmark's fixed-length mode does)."""
 
-    def __init__(self, model, tokenizer, eos: list[int] | None = None):
+    def __init__(self, model, tokenizer, eos: list[int] | None = None, routing_replay: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer) if eos is None else list(eos)
+        self.routing_replay = routing_replay
+        self.routing = replay_hooks(model, routing_replay)
 
     def sync_weights(self, model) -> None:
+        if model is not self.model:
+            self.routing = replay_hooks(model, self.routing_replay)
         self.model = model
 
     def generate(self, prompts: list[str], *, n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
@@ -175,7 +195,8 @@ class FastBackend:
         self.model.eval()
         try:
             comp, logp = decode(self.model, ids, mask, max_new_tokens=max_new_tokens, eos=self.eos, pad_id=pad,
-                                temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+                                temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
+                                routing=self.routing)
         finally:
             self.model.train(was_training)
         if comp.shape[1] == 0:
@@ -184,5 +205,7 @@ class FastBackend:
         cmask, truncated = completion_mask(comp, self.eos or [-1])
         texts = self.tokenizer.batch_decode([row[m.bool()].tolist() for row, m in zip(comp, cmask)],
                                             skip_special_tokens=True)
+        routing = None if self.routing is None else self.routing.take_record(torch.cat([mask, cmask], dim=1))
         return Generations(prompt_ids=ids, prompt_mask=mask, completion_ids=comp, completion_mask=cmask,
-                           truncated=truncated, texts=texts, sampler_logp=logp * cmask, temperature=temperature)
+                           truncated=truncated, texts=texts, sampler_logp=logp * cmask, temperature=temperature,
+                           routing=routing)

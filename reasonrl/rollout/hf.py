@@ -1,10 +1,13 @@
 """Plain transformers generation: left-padded prompts, KV cache, sampling or greedy."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from reasonrl.algo.logprobs import completion_mask
 from reasonrl.models import eos_ids
+from reasonrl.rollout.routing import replay_hooks
 from reasonrl.types import Generations
 
 
@@ -31,14 +34,19 @@ def encode_prompts(tokenizer, prompts: list[str], device) -> tuple[torch.Tensor,
 
 
 class HFBackend:
-    """Generation with `model.generate` on the policy itself (weights always in sync)."""
+    """Generation with `model.generate` on the policy itself (weights always in sync). With
+    routing_replay the experts each MoE layer chose are recorded for every fed token (Generations.routing)."""
 
-    def __init__(self, model, tokenizer):
+    def __init__(self, model, tokenizer, routing_replay: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer)
+        self.routing_replay = routing_replay
+        self.routing = replay_hooks(model, routing_replay)
 
     def sync_weights(self, model) -> None:
+        if model is not self.model:
+            self.routing = replay_hooks(model, self.routing_replay)
         self.model = model
 
     @torch.no_grad()
@@ -51,9 +59,12 @@ class HFBackend:
         self.model.eval()
         kwargs = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature,
                                                            top_p=top_p, top_k=top_k)
-        out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                  eos_token_id=self.eos, pad_token_id=self.tokenizer.pad_token_id,
-                                  use_cache=True, synced_gpus=False, **kwargs)   # FSDP: each rank runs alone
+        if self.routing is not None:      # generate's forwards: the prefill, then one position per row each
+            self.routing.start_record(ids.shape[0], ids.shape[1] + max_new_tokens, device)
+        with self.routing if self.routing is not None else contextlib.nullcontext():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                      eos_token_id=self.eos, pad_token_id=self.tokenizer.pad_token_id,
+                                      use_cache=True, synced_gpus=False, **kwargs)   # FSDP: each rank runs alone
         self.model.train(was_training)
         comp = out[:, ids.shape[1]:]
         if comp.shape[1] == 0:
@@ -62,5 +73,6 @@ class HFBackend:
         comp = torch.where(cmask.bool(), comp, torch.full_like(comp, self.tokenizer.pad_token_id))
         texts = [self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)
                  for row, m in zip(comp, cmask)]
+        routing = None if self.routing is None else self.routing.take_record(torch.cat([mask, cmask], dim=1))
         return Generations(prompt_ids=ids, prompt_mask=mask, completion_ids=comp, completion_mask=cmask,
-                           truncated=truncated, texts=texts, temperature=temperature)
+                           truncated=truncated, texts=texts, temperature=temperature, routing=routing)

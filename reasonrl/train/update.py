@@ -8,9 +8,14 @@ groups each take the same optimizer step as one process with all of them.
 
 The update owns which rows it trains on (`plan`): it reports them with its statistics
 (`UpdateResult.usage`), and cost accounting (reasonrl.report.cost) reads that report.
+
+MoE policies (reasonrl.rollout.routing): the gradient forwards count router telemetry (moe/* stats),
+and a batch that carries the sampler's experts (Generations.routing, rollout.routing_replay) has
+them replayed in every forward of the update: old policy, reference and gradient passes.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -21,6 +26,7 @@ from reasonrl.algo.aggregation import StepTotals
 from reasonrl.algo.logprobs import sequence_logprobs
 from reasonrl.algo.loss import policy_loss
 from reasonrl.algo.tis import is_mask, tis_weights
+from reasonrl.rollout.routing import RouterHooks, telemetry
 from reasonrl.scale import fsdp, lora
 from reasonrl.types import RolloutBatch, UpdateUsage
 
@@ -76,16 +82,37 @@ def _logp(model, ids, attn, p, temperature, autocast, with_entropy=False):
                              autocast=lora.autocast(autocast, ids.device))
 
 
+@contextlib.contextmanager
+def _routed(hooks: RouterHooks | None, routing, attn, count: bool):
+    """A micro-batch's forward (and backward) on an MoE model: its recorded experts routing (n, W, L, k)
+    replayed when not None, its real tokens (attn (n, W) = 1) counted in the telemetry when `count`.
+    Nothing at all for a dense model (hooks None)."""
+    if hooks is None:
+        yield
+        return
+    hooks.replay = None if routing is None else routing.flatten(0, 1)
+    hooks.mask = attn.flatten().bool() if count else None
+    try:
+        with hooks:
+            yield
+    finally:
+        hooks.replay = hooks.mask = None
+
+
 @torch.no_grad()
-def _forward_logp(model, ids, attn, p, temperature, micro, autocast="none"):
-    """(n, P+T) -> logprobs (n, T); each micro-batch runs only up to its own longest completion (0 after)."""
+def _forward_logp(model, ids, attn, p, temperature, micro, autocast="none", routing=None):
+    """(n, P+T) -> logprobs (n, T); each micro-batch runs only up to its own longest completion (0 after).
+    routing (n, P+T, L, k): the experts to replay (MoE), or None."""
     out = torch.zeros(ids.shape[0], ids.shape[1] - p, device=ids.device)
     n_micro = -(-ids.shape[0] // micro)
     busiest = _busiest(model, n_micro)
+    hooks = RouterHooks.of(model) if routing is not None else None
     for i in range(0, ids.shape[0], micro):
         t = _width(attn[i:i + micro], p)
-        out[i:i + micro, :t] = _logp(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p, temperature,
-                                     autocast)[0]
+        with _routed(hooks, None if hooks is None else routing[i:i + micro, :p + t],
+                     attn[i:i + micro, :p + t], False):
+            out[i:i + micro, :t] = _logp(model, ids[i:i + micro, :p + t], attn[i:i + micro, :p + t], p,
+                                         temperature, autocast)[0]
     _idle_passes(model, ids.device, busiest - n_micro, temperature, autocast, backward=False)
     return out
 
@@ -109,15 +136,18 @@ def _idle_passes(model, device, missing: int, temperature, autocast, backward: b
 
 @dataclass
 class _Inputs:
-    """The update's rows on the model's device: ids, attn (n, P+T), mask (n, T), adv (n,), samp (n, T) or None."""
+    """The update's rows on the model's device: ids, attn (n, P+T), mask (n, T), adv (n,), samp (n, T) or None,
+    routing (n, P+T, L, k) the sampler's MoE experts or None (on the CPU: each micro-batch's slice moves)."""
     ids: torch.Tensor
     attn: torch.Tensor
     mask: torch.Tensor
     p: int
     adv: torch.Tensor
     samp: torch.Tensor | None
+    routing: torch.Tensor | None = None
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+    hooks: RouterHooks | None = None      # the policy's router hooks (None: dense)
 
 
 def _inputs(batch, algo, rows: torch.Tensor, device, multi: bool) -> tuple[_Inputs, torch.Tensor]:
@@ -131,15 +161,24 @@ def _inputs(batch, algo, rows: torch.Tensor, device, multi: bool) -> tuple[_Inpu
         mask[batch.gen.truncated.to(device)[rows]] = 0
     samp = (batch.gen.sampler_logp.to(device)[rows][:, :mask.shape[1]]
             if batch.gen.sampler_logp is not None else None)
-    return _Inputs(ids, attn, mask, p, adv, samp), rows
+    routing = (batch.gen.routing[rows.to(batch.gen.routing.device)][:, :ids.shape[1]]    # stays where it is (CPU)
+               if batch.gen.routing is not None else None)
+    return _Inputs(ids, attn, mask, p, adv, samp, routing), rows
 
 
 def _micro_step(model, x: _Inputs, idx, algo, totals: StepTotals, temperature, autocast, sums: dict) -> None:
     """Forward + backward of one micro-batch (rows idx of x); adds its statistics to `sums`."""
-    tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
     t = _width(x.attn[idx], x.p)
-    logp, ent = _logp(model, x.ids[idx, :x.p + t], x.attn[idx, :x.p + t], x.p, temperature, autocast,
-                      with_entropy=True)
+    routing = None if x.routing is None else x.routing[idx.to(x.routing.device), :x.p + t]
+    with _routed(x.hooks, routing, x.attn[idx, :x.p + t], True):
+        logp, ent = _logp(model, x.ids[idx, :x.p + t], x.attn[idx, :x.p + t], x.p, temperature, autocast,
+                          with_entropy=True)
+        _micro_loss(logp, ent, x, idx, t, algo, totals, sums)
+
+
+def _micro_loss(logp, ent, x: _Inputs, idx, t: int, algo, totals: StepTotals, sums: dict) -> None:
+    """The loss of one micro-batch's logprobs/entropy (rows idx of x, width t), its backward and statistics."""
+    tis = getattr(algo, "tis", None) or "none"      # off, or no sampler logprobs (hf backend): no weights
     old = x.old_logp[idx, :t] if x.old_logp is not None else logp.detach()
     ref = x.ref_logp[idx, :t] if x.ref_logp is not None else None
     mk, sp = x.mask[idx, :t], (x.samp[idx, :t] if x.samp is not None else None)
@@ -205,9 +244,11 @@ def policy_update(model, ref_model, optimizer, batch: RolloutBatch, algo, *, max
     multi = algo.epochs * algo.mini_batches > 1
     x, rows = _inputs(batch, algo, usage.rows, device, multi)
     if multi:
-        x.old_logp = _forward_logp(model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast)
+        x.old_logp = _forward_logp(model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast, x.routing)
     if algo.beta > 0:
-        x.ref_logp = _forward_logp(ref_model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast)
+        x.ref_logp = _forward_logp(ref_model, x.ids, x.attn, x.p, temperature, micro_batch_size, autocast,
+                                   x.routing)
+    x.hooks = RouterHooks.of(model)
     gen = torch.Generator().manual_seed(step_seed)
     sums = {"loss": 0.0, "kl_sum": 0.0, "tokens": 0.0, "ent_sum": 0.0, "clip/low": 0.0, "clip/high": 0.0,
             "ratio/max": 1.0, "ratio/min": 1.0, "tis_sum": 0.0, "tis_capped": 0.0, "tis_masked": 0.0,
@@ -226,6 +267,9 @@ def policy_update(model, ref_model, optimizer, batch: RolloutBatch, algo, *, max
             _idle_passes(model, device, busiest - n_micro, temperature, autocast, backward=True)
             _optimizer_step(model, optimizer, max_grad_norm, stats, norms)
     stats.update(_summary(_reduce_sums(sums), algo, norms, x.samp is not None))
+    if x.hooks is not None:       # every rank holds the same routers: the sums line up
+        stats.update(telemetry(dist.all_reduce(x.hooks.take_sums()), len(x.hooks.mods), x.hooks.n_experts,
+                               x.routing is not None))
     return UpdateResult(stats, usage)
 
 
