@@ -3,6 +3,9 @@
 The embedded default is a normal HF folder shipped inside the package (`reasonrl/assets/tiny-walk`):
 a Qwen2-architecture model of ~0.87M parameters with a character-level tokenizer made with the
 `tokenizers` library, where the four reasoning tags are single tokens. `reasonrl pretrain` rebuilds it.
+`embedded-moe` (`reasonrl/assets/tiny-walk-moe`) is its DeepSeek-V3-architecture sibling (mixture of
+experts with a shared expert, multi-head latent attention, the V3 sigmoid router), rebuilt by
+`reasonrl pretrain arch=moe` (the command is in its pretrain_config.yaml and docs/results.md).
 Nothing is ever downloaded: a path that is not a local folder is an error.
 """
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 from reasonrl.errors import UserError
 
 EMBEDDED_DIR = Path(__file__).parent / "assets" / "tiny-walk"
+# model.path names of the shipped bases -> their folders
+EMBEDDED = {"embedded": EMBEDDED_DIR, "embedded-moe": EMBEDDED_DIR.parent / "tiny-walk-moe"}
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 CHARS = [chr(c) for c in range(32, 127)]       # printable ASCII, one token per character
@@ -25,8 +30,8 @@ class ModelError(UserError):
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """'embedded' -> the shipped tiny base; otherwise a local folder that must hold config.json."""
-    p = EMBEDDED_DIR if str(path) == "embedded" else Path(path).expanduser()
+    """'embedded' / 'embedded-moe' -> a shipped tiny base; otherwise a local folder that must hold config.json."""
+    p = EMBEDDED.get(str(path)) or Path(path).expanduser()
     if not p.exists():
         raise ModelError(f"model path '{path}' does not exist (expected a local Hugging Face model folder; "
                          f"nothing is downloaded)")
@@ -168,18 +173,65 @@ def build_tiny_model(vocab_size: int, hidden: int = 128, layers: int = 4, heads:
                       num_attention_heads=heads, num_key_value_heads=heads, intermediate_size=intermediate,
                       max_position_embeddings=max_positions, tie_word_embeddings=True,
                       pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id, use_cache=True)
+    return _instantiate(Qwen2ForCausalLM, cfg, seed)
+
+
+def _instantiate(model_cls, cfg, seed: int):
+    """model_cls(cfg) initialised from `seed`, eager attention, its generation config naming the
+    config's pad/bos/eos ids."""
     cfg._attn_implementation = "eager"
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(cfg)
-    model.generation_config.pad_token_id = pad_id
-    model.generation_config.bos_token_id = bos_id
-    model.generation_config.eos_token_id = eos_id
+    model = model_cls(cfg)
+    model.generation_config.pad_token_id = cfg.pad_token_id
+    model.generation_config.bos_token_id = cfg.bos_token_id
+    model.generation_config.eos_token_id = cfg.eos_token_id
     return model
+
+
+def build_tiny_moe_model(vocab_size: int, hidden: int = 128, layers: int = 4, heads: int = 4,
+                         intermediate: int = 384, max_positions: int = 256, seed: int = 0,
+                         pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, bias_update_speed: float = 1e-3):
+    """A randomly initialised DeepseekV3ForCausalLM, DeepSeek-V3's layout at toy scale (tied embeddings):
+    the first layer dense (an `intermediate`-wide MLP), the others MoE: 8 routed experts of width
+    intermediate / 6 (a multiple of 4: torch's CPU grouped matmul needs 16-byte strides) in 4 groups,
+    the V3 router (sigmoid scores + correction bias, top-2 groups, then top-2 experts, weights
+    renormalised and scaled by 2.5) plus 1 shared expert; multi-head latent attention with
+    q_lora_rank = 3/4 hidden, kv_lora_rank = hidden / 4, per-head nope/rope/value dims d, d/2, d
+    (d = hidden // heads; V3: 128/64/128). No multi-token-prediction module.
+    In train mode the routers apply V3's auxiliary-loss-free balancing (`balance_routers`)."""
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    d = hidden // heads
+    cfg = DeepseekV3Config(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=heads, intermediate_size=intermediate, first_k_dense_replace=1,
+        n_routed_experts=8, n_group=4, topk_group=2, num_experts_per_tok=2, n_shared_experts=1,
+        moe_intermediate_size=max(4, intermediate // 24 * 4), routed_scaling_factor=2.5, norm_topk_prob=True,
+        q_lora_rank=3 * hidden // 4, kv_lora_rank=hidden // 4, qk_nope_head_dim=d, qk_rope_head_dim=d // 2,
+        v_head_dim=d, num_nextn_predict_layers=0, max_position_embeddings=max_positions,
+        tie_word_embeddings=True, pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id, use_cache=True)
+    model = _instantiate(DeepseekV3ForCausalLM, cfg, seed)
+    balance_routers(model, bias_update_speed)
+    return model
+
+
+def balance_routers(model, speed: float = 1e-3) -> list:
+    """DeepSeek-V3's auxiliary-loss-free load balancing: after each train-mode forward of a router,
+    its `e_score_correction_bias` (E,) moves by `speed` toward balance, + for the experts that got
+    fewer than the mean number of tokens of that batch, - for those that got more:
+    b_i += speed * sign(mean(load) - load_i). The bias only steers which experts are chosen (the
+    gating weights use the unbiased scores). Hooks live on the in-memory model (a loaded folder has a
+    fixed bias); -> the hook handles (`.remove()` stops balancing)."""
+    def hook(router, _inputs, out):
+        if router.training and speed:
+            load = torch.bincount(out[2].flatten(), minlength=router.e_score_correction_bias.numel()).float()
+            router.e_score_correction_bias.add_(speed * torch.sign(load.mean() - load))
+    return [m.register_forward_hook(hook) for m in model.modules() if hasattr(m, "e_score_correction_bias")]
 
 
 # `reasonrl pretrain arch=...`: name -> builder(vocab_size, hidden, layers, heads, intermediate, seed=, pad_id=,
 # bos_id=, eos_id=) of a randomly initialised tiny base
-TINY_BUILDERS = {"dense": build_tiny_model}
+TINY_BUILDERS = {"dense": build_tiny_model, "moe": build_tiny_moe_model}
 
 
 def eos_ids(model, tok) -> list[int]:

@@ -72,7 +72,7 @@ def add_parser(subparsers) -> None:
     sp = subparsers.add_parser("eval", help=HELP, description=HELP, epilog=_epilog(),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("--model", default=None, metavar="DIR",
-                    help="local HF model folder or 'embedded' (default: model= setting, 'embedded')")
+                    help="local HF model folder, 'embedded' or 'embedded-moe' (default: model= setting, 'embedded')")
     sp.add_argument("--data", default=None, metavar="FILE|NAME",
                     help="JSONL/Parquet file, benchmark or task name; comma-separated for several (required)")
     sp.add_argument("--endpoint", default=None, metavar="URL",

@@ -21,7 +21,7 @@ PAPER = dict(temperature=0.6, top_p=0.95, top_k=0, max_new_tokens=32768, greedy=
 @dataclass(frozen=True)
 class EvalRunConfig:
     """`reasonrl eval` settings; None/0/"" fields take the preset's or the benchmark's value."""
-    model: str = "embedded"           # local HF model folder, or "embedded"
+    model: str = "embedded"           # local HF model folder, or "embedded" / "embedded-moe"
     data: str = ""                    # FILE (.jsonl/.parquet), benchmark name(s) or task name, comma-separated
     preset: str = "r1"                # r1 | quick | greedy
     out: str = ""                     # results go to OUT/eval/; "" = the run dir holding --model, else runs/eval

@@ -1,6 +1,7 @@
 """`reasonrl serve MODEL_DIR`: an OpenAI-compatible server for a reasoning model, with a chat page.
 
     reasonrl serve embedded                                  # the tiny default, http://127.0.0.1:8000/
+    reasonrl serve embedded-moe                              # its DeepSeek-V3-style (MoE + MLA) sibling
     reasonrl serve runs/tiny-walk/final --port 8001 --api-key secret
     reasonrl serve /models/Qwen2.5-7B-R1 --host 0.0.0.0 --dtype bfloat16 --device cuda --max-batch 64
 
@@ -24,7 +25,8 @@ from pathlib import Path
 
 
 def served_name(model_dir: str) -> str:
-    """'embedded' -> 'tiny-walk'; runs/x/final -> 'x/final'; /models/Qwen -> 'Qwen'."""
+    """'embedded' -> 'tiny-walk', 'embedded-moe' -> 'tiny-walk-moe'; runs/x/final -> 'x/final';
+    /models/Qwen -> 'Qwen'."""
     from reasonrl.models import resolve_model_path
 
     p = resolve_model_path(model_dir).resolve()
@@ -135,7 +137,7 @@ def cmd_serve(args) -> int:
 
 def add_model_options(sp: argparse.ArgumentParser) -> None:
     """Options shared by `serve` and `chat`: which model and how prompts are rendered."""
-    sp.add_argument("model_dir", metavar="MODEL_DIR", help="local HF model folder, or 'embedded'")
+    sp.add_argument("model_dir", metavar="MODEL_DIR", help="local HF model folder, or 'embedded' / 'embedded-moe'")
     sp.add_argument("--template", default="auto", choices=["auto", "raw", "r1zero", "chat"],
                     help="prompt template, as model.template in training")
     sp.add_argument("--prefill-think", action="store_true", help="open '<think>\\n' after the prompt, "
