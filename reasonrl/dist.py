@@ -130,9 +130,9 @@ def broadcast_object(obj):
 
 
 def _rule(key: str) -> str:
-    if key.endswith("/max") or key.startswith("time/"):
+    if key.endswith("/max") or key.startswith("time/") or key.startswith("async/") and key.endswith(("_max", "_s")):
         return "max"
-    if key.endswith("/min"):
+    if key.endswith("/min") or key.startswith("async/") and key.endswith("_min"):
         return "min"
     if key.startswith(("tokens/", "flops/", "cost/", "sampling/")) or key.endswith(("_tokens", "/tokens", "flops")):
         return "sum"
@@ -140,9 +140,10 @@ def _rule(key: str) -> str:
 
 
 def reduce_metrics(m: dict) -> dict:
-    """Combine per-rank metric dicts: maxima, minima, sums of counts (tokens/, flops/, cost/, sampling/),
-    means of the rest (exact for means over equal shards; `reward/std` becomes the mean of the
-    ranks' stds). Non-numeric values and keys missing on some ranks are taken from rank 0."""
+    """Combine per-rank metric dicts: maxima (also async/*_max and async/*_s), minima, sums of counts
+    (tokens/, flops/, cost/, sampling/), means of the rest (exact for means over equal shards;
+    `reward/std` becomes the mean of the ranks' stds). Non-numeric values and keys missing on some
+    ranks are taken from rank 0."""
     if world_size() == 1:
         return m
     rows = [None] * world_size()

@@ -79,6 +79,9 @@ def progress_line(step: int, total: int, m: dict) -> str:
         parts.append(f"kl {m['kl']:.4f}")
     if "acc/heldout" in m:
         parts.append(f"heldout {m['acc/heldout']:.2f}")
+    if "async/staleness_mean" in m:           # train.async_staleness >= 1 (docs/async.md)
+        parts.append(f"stale {m['async/staleness_mean']:.2f}/{m.get('async/staleness_max', 0)} "
+                     f"idle trainer {m.get('async/trainer_idle_s', 0):.1f}s worker {m.get('async/worker_idle_s', 0):.1f}s")
     parts.append(f"{m.get('time/step_s', 0):.1f}s")
     return " | ".join(parts)
 

@@ -37,7 +37,7 @@ class Generations:
     texts: list[str]                  # N decoded completions (special tokens dropped)
     sampler_logp: torch.Tensor | None = None  # (N, T) logprobs reported by the sampler, if any
     temperature: float = 1.0          # the sampling temperature that produced them; the trainer's logprobs use it
-    versions: torch.Tensor | None = None  # (N,) long: policy version (optimizer steps applied) that sampled each row
+    versions: torch.Tensor | None = None  # (N,) long: policy version (trainer steps applied) that sampled each row
     routing: torch.Tensor | None = None   # (N, P+T, L, k) long: experts each MoE layer chose per token, -1 = none
 
 

@@ -16,7 +16,7 @@ from reasonrl.errors import ConfigError
 
 
 # Keys that may differ between a run directory's saved config and a resuming command.
-RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "eval.every",
+RESUMABLE_CHANGES = ("train.steps", "train.time_budget_s", "train.threads", "rollout.threads", "eval.every",
                      "train.checkpoint_minutes", "verify.math_workers", "verify.code_parallel", "train.log_to",
                      "train.fsdp", "train.micro_batch_size", "train.gradient_checkpointing",
                      "train.diverge_window", "train.diverge_reward_drop", "train.diverge_heldout_drop",
@@ -144,6 +144,9 @@ def resolve(cfg: Config) -> Config:
     """Fill the algorithm axes from the preset and validate cross-field constraints."""
     from reasonrl.algo.presets import resolve_algo
 
+    _check_async(cfg)
+    if cfg.train.async_staleness and cfg.algo.tis is None:    # async: stale samples get token-level TIS
+        cfg = replace(cfg, algo=replace(cfg.algo, tis="token"))
     cfg = replace(cfg, algo=resolve_algo(cfg.algo))
     if len(cfg.reward.functions) != len(cfg.reward.weights):
         raise ConfigError(
@@ -178,6 +181,25 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"config key 'algo.mini_batches' ({cfg.algo.mini_batches}) must divide "
                           f"prompts_per_step * num_generations ({n})")
     return cfg
+
+
+def _check_async(cfg: Config) -> None:
+    """train.async_staleness (docs/async.md): a rollout worker process beside the trainer."""
+    k = cfg.train.async_staleness
+    if k < 0 or cfg.rollout.threads < 0:
+        raise ConfigError(f"config keys 'train.async_staleness'/'rollout.threads' must be >= 0, "
+                          f"got {k}/{cfg.rollout.threads}")
+    if k and cfg.rollout.backend not in ("hf", "fast"):
+        raise ConfigError(f"config key 'train.async_staleness': not supported with rollout.backend="
+                          f"{cfg.rollout.backend} (the worker samples with the fast backend; use hf or fast)")
+    if k and cfg.task.curriculum == "adaptive":
+        raise ConfigError("config key 'train.async_staleness': not supported with task.curriculum=adaptive (its "
+                          "levels follow the trainer's accuracy step by step); use none or steps")
+    if k and cfg.train.fsdp:
+        raise ConfigError("config key 'train.async_staleness': not supported with train.fsdp=true")
+    if cfg.rollout.routing_replay and cfg.rollout.backend not in ("hf", "fast"):
+        raise ConfigError(f"config key 'rollout.routing_replay': backend '{cfg.rollout.backend}' does not return the "
+                          f"experts it routed each token to (backends that do: fast, hf)")
 
 
 def to_dict(cfg: Any) -> dict:

@@ -9,7 +9,7 @@ from reasonrl.verifiers.settings import VerifierSettings
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: str = "embedded"            # a local HF causal-LM folder, or "embedded" (the shipped tiny base)
+    path: str = "embedded"            # a local HF causal-LM folder, or "embedded" / "embedded-moe" (the shipped tiny bases)
     dtype: str = "float32"            # float32 | bfloat16 | float16
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     attn_implementation: str = "eager"  # eager is fastest for tiny models on CPU; sdpa/flash for GPUs

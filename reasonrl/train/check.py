@@ -236,6 +236,7 @@ def stage_model(cfg: Config, report: Report):
 
 def stage_data(cfg: Config, tok, render, report: Report, k: int):
     """Load the task (bad rows listed), render k training prompts, check the template and lengths."""
+    from reasonrl.models import EMBEDDED
     from reasonrl.tasks import make_task
     from reasonrl.rollout import prompt_token_counter
     from reasonrl.tasks.dataset import DatasetTask
@@ -250,7 +251,7 @@ def stage_data(cfg: Config, tok, render, report: Report, k: int):
     report.add(Finding("data", "ok", f"task {cfg.task.name}: {size}{len(task.heldout())} held-out problems"))
     for i, s in enumerate(samples[:2]):
         report.say(f"         prompt {i + 1}: {render(s.prompt)[:240]!r}  (gold {s.answer[:40]!r})")
-    report.add(*check_template(render, tok, samples[0].prompt, cfg.model.path == "embedded"))
+    report.add(*check_template(render, tok, samples[0].prompt, cfg.model.path in EMBEDDED))
     return task, samples, max(count(s.prompt) for s in samples)
 
 

@@ -22,6 +22,11 @@ from reasonrl.verifiers.compose import status_metrics
 EXTRA_DRAW_STRIDE = 1_000_000   # extra draws of step s use task step s + k * stride (pure in seed, step, k)
 
 
+def sampling_seed(seed: int, step: int, rank: int) -> int:
+    """The torch seed of step `step`'s sampling on `rank`: each step's draws depend on (seed, step, rank) only."""
+    return seed * 1_000_003 + step + 1_000_000_007 * rank
+
+
 def draw(step: int, cfg: Config, task, backend, reward_fn, render) -> RolloutBatch:
     """Sample G completions for each of B problems and score them (advantages not yet set: None)."""
     samples = task.train_batch(cfg.seed, step, cfg.train.prompts_per_step)
@@ -95,16 +100,29 @@ def dynamic_sample(step: int, first: RolloutBatch, cfg: Config, task, backend, r
     return batch, {"sampling/draws": k + 1, "sampling/kept_groups": n_kept}
 
 
-def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, RolloutBatch, dict]:
-    """One step's data: returns (the finished batch to train on, the first draw as sampled from the
-    policy, metrics). Without dynamic sampling both are the same object."""
+def sample(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, RolloutBatch, dict]:
+    """Sample and score one step's groups (with dynamic sampling's extra draws), advantages not yet set:
+    -> (the kept batch, the first draw as sampled from the policy, metrics). The asynchronous rollout
+    worker (reasonrl.train.worker) runs this part; no collective inside."""
     t0 = time.time()
     first = draw(step, cfg, task, backend, reward_fn, render)
     batch, m = first, {}
     if cfg.algo.dynamic_sampling:
         batch, m = dynamic_sample(step, first, cfg, task, backend, reward_fn, render)
-    t1 = time.time()
+    m.update({"time/generate_s": time.time() - t0, **first.info})
+    return batch, first, m
+
+
+def finish(batch: RolloutBatch, first: RolloutBatch, cfg: Config) -> tuple[RolloutBatch, RolloutBatch]:
+    """Set the advantages of a sampled batch (over every rank's rewards under torchrun: a collective,
+    so the trainer runs it) -> (the finished batch, the first draw; the same object without dynamic sampling)."""
     adv = advantages(batch.rewards, batch.group_size, cfg.algo.advantage, cfg.algo.std_floor)
     finished = dataclasses.replace(batch, advantages=adv)
-    m.update({"time/generate_s": t1 - t0, **first.info})
-    return finished, finished if batch is first else first, m
+    return finished, finished if batch is first else first
+
+
+def collect(step: int, cfg: Config, task, backend, reward_fn, render) -> tuple[RolloutBatch, RolloutBatch, dict]:
+    """One step's data: returns (the finished batch to train on, the first draw as sampled from the
+    policy, metrics). Without dynamic sampling both are the same object."""
+    batch, first, m = sample(step, cfg, task, backend, reward_fn, render)
+    return (*finish(batch, first, cfg), m)

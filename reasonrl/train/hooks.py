@@ -1,4 +1,5 @@
-"""Explicit hooks into the RL loop, for fault injection (bench/faults.py, tests/test_faults.py).
+"""Explicit hooks into the RL loop, for fault injection (bench/faults.py, tests/test_faults.py,
+tests/train/test_async*.py).
 
 The loop never reads the environment for them: `reasonrl train` builds its hooks once at start
 (`from_env`: REASONRL_INJECT_NAN_STEPS=2,3 poisons the advantages of steps 2 and 3), and code that
@@ -21,6 +22,9 @@ INJECT_HANG_ENV = "REASONRL_INJECT_HANG_STEP"     # step N never finishes (the s
 class Hooks:
     # (step, the finished batch) -> the batch the update trains on (and the run logs)
     before_update: Callable[[int, RolloutBatch], RolloutBatch] | None = None
+    # train.async_staleness >= 1 (reasonrl.train.worker): plain values, since the worker is another process
+    worker_delay_s: float = 0.0       # the rollout worker sleeps this long before sampling each step
+    worker_hang_step: int = 0         # the worker's first incarnation never finishes this step (0 = never)
 
 
 def nan_advantages(steps: Iterable[int]) -> Hooks:

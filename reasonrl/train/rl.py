@@ -17,6 +17,8 @@ Re-running the same command on the same `out` resumes from its newest checkpoint
 Data parallel (reasonrl.dist): torchrun --nproc_per_node=2 --no-python reasonrl train train.threads=1
 (gloo on CPU, nccl on GPUs; B = train.prompts_per_step is the global batch and must divide by the
 number of processes; only rank 0 writes; resuming with another number of processes is allowed).
+Asynchronous: train.async_staleness=k >= 1 samples in a rollout worker process up to k steps ahead
+(reasonrl.train.worker, docs/async.md); k = 0 is this loop as it always was.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from reasonrl.tasks import make_task
 from reasonrl.tasks.base import StyledTask
 from reasonrl.tasks.curriculum import CurriculumTask, replay
 from reasonrl.templates import Renderer
-from reasonrl.train.collect import collect
+from reasonrl.train.collect import collect, finish, sampling_seed
 from reasonrl.train.guards import (EXIT_DIVERGED, EXIT_NONFINITE, EXIT_STOPPED, DivergenceGuard, GracefulStop,
                                    NonFiniteGuard, available_bytes, estimate_peak_bytes)
 from reasonrl.train.hooks import Hooks
@@ -49,6 +51,7 @@ from reasonrl.train.record import RunRecord
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.train.watchdog import StallWatchdog
+from reasonrl.train.worker import AsyncSampler, sampler_for, trainer_threads
 from reasonrl.types import RolloutBatch
 from reasonrl.verifiers.compose import RewardFn
 
@@ -163,6 +166,7 @@ class Run:
     record: RunRecord
     guard: NonFiniteGuard
     hooks: Hooks
+    sampler: AsyncSampler | None = None   # train.async_staleness >= 1: the rollout worker (reasonrl.train.worker)
 
 
 def build(cfg: Config, log, hooks: Hooks | None = None) -> Run:
@@ -186,7 +190,7 @@ def build(cfg: Config, log, hooks: Hooks | None = None) -> Run:
     backend = make_backend(cfg.rollout.backend, model, tok, cfg.rollout)
     render = Renderer(tok, cfg.model.template, cfg.model.prefill_think)
     record = (RunRecord(cfg, out, start, backend, task, heldout, render, n_params(model), log) if rank == 0
-              else _QuietRecord(cfg, task, render, n_params(model)))
+              else _QuietRecord(cfg, task, render, n_params(model), backend))
     _preflight_memory(cfg, model, tok, heldout, render, log)
     replay(task, out / "metrics.jsonl", start)           # a resumed curriculum continues where it was
     guard = NonFiniteGuard(out if rank == 0 else out / f"rank-{rank}", cfg.train.max_nonfinite_steps)
@@ -201,10 +205,14 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
     token and FLOP counts are those the update reports."""
     cfg, t0 = r.cfg, time.time()
     # each step's sampling depends on (seed, step, rank) only
-    torch.manual_seed(cfg.seed * 1_000_003 + step + 1_000_000_007 * r.rank)
+    torch.manual_seed(sampling_seed(cfg.seed, step, r.rank))
     level = r.task.begin_step(step) if isinstance(r.task, CurriculumTask) else {}   # task.curriculum
-    with fsdp.gathered(r.model):          # FSDP: full weights for generation, no collectives inside
-        batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
+    if r.sampler is not None:             # asynchronous: the rollout worker sampled and verified it
+        batch, sampled, m = r.sampler.take(step)
+        batch, sampled = finish(batch, sampled, r.local_cfg)
+    else:
+        with fsdp.gathered(r.model):      # FSDP: full weights for generation, no collectives inside
+            batch, sampled, m = collect(step, r.local_cfg, r.task, r.backend, r.reward_fn, r.render)
     t1 = time.time()
     m.update(level)
     m.update(batch_metrics(sampled, r.task))
@@ -224,6 +232,8 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
               f"({r.guard.consecutive} in a row; prompts saved in {r.out / 'nonfinite'})")
     r.sched.step()
     r.backend.sync_weights(r.model)
+    if r.sampler is not None:
+        r.sampler.publish(r.model, step)   # version `step`: the weights after this step's update
     if getattr(r.backend, "probe_logp_diff", None) is not None:   # rollout server: max |server - trainer| logprob
         m["rollout/probe_logp_diff"] = r.backend.probe_logp_diff
     if r.ref is not None and cfg.algo.ref_reset_every and step % cfg.algo.ref_reset_every == 0:
@@ -235,7 +245,7 @@ def train_step(r: Run, step: int) -> tuple[RolloutBatch, dict]:
 def train(cfg: Config, log=print, hooks: Hooks | None = None) -> dict:
     """Run (or resume) RL training; returns {'before': eval, 'after': eval, 'steps': n, 'out': dir}.
     hooks: explicit hooks into the loop (fault injection, reasonrl.train.hooks)."""
-    with torch_threads(cfg.train.threads), owned_while_running(cfg.out):
+    with torch_threads(trainer_threads(cfg)), owned_while_running(cfg.out):   # async: the trainer's share
         return _train(cfg, log, hooks)
 
 
@@ -248,7 +258,7 @@ def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
     diverge = DivergenceGuard(cfg, r.out, r.record.history, r.log)
     with GracefulStop(r.log) as stopper, StallWatchdog(r.out, cfg.train.stall_factor, cfg.train.stall_min_s,
-                                                       r.rank) as watchdog:
+                                                       r.rank) as watchdog, sampler_for(r) as r.sampler:
         for step in range(r.start + 1, cfg.train.steps + 1):
             try:
                 trained, m = train_step(r, step)
@@ -320,8 +330,9 @@ def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> 
 class _QuietRecord(RunRecord):
     """The run record of ranks other than 0: per-step extras for the metric reduction, no files."""
 
-    def __init__(self, cfg, task, render, n_params: int):
+    def __init__(self, cfg, task, render, n_params: int, backend):
         self.cfg, self.task, self.render, self.n_params, self.history = cfg, task, render, n_params, []
+        self.length_band = task.length_band(backend.tokenizer) if hasattr(task, "length_band") else None
 
     def first_eval(self, start: int) -> dict:
         return {}
