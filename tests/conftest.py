@@ -8,6 +8,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (restoring the caller's count): tiny models run fastest so and
+    two tests in parallel do not fight over the cores. Modules opt in with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    from reasonrl.models import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture
 def tiny_lm():
     """(model, tokenizer): a randomly initialised 2-layer Qwen2 with the character tokenizer."""
     from reasonrl.models import build_char_tokenizer, build_tiny_model

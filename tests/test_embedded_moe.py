@@ -9,7 +9,7 @@ import yaml
 
 from reasonrl.cli import main
 from reasonrl.config import PretrainConfig, load_config
-from reasonrl.models import EMBEDDED, balance_routers, load_model, resolve_model_path, torch_threads
+from reasonrl.models import EMBEDDED, balance_routers, load_model, resolve_model_path
 from reasonrl.train import rl
 from reasonrl.train.pretrain import pretrain
 
@@ -21,10 +21,7 @@ TINY_MOE = ["arch=moe", "hidden=16", "layers=2", "heads=2", "intermediate=32", "
             "warmup_steps=1", "eval_size=4", "gate_max_chunks=0", "threads=1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):        # restores the caller's count (pretrain's threads=1 sets it for the process)
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _quiet(*_a, **_k):

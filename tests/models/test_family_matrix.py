@@ -22,12 +22,7 @@ def folders(tmp_path_factory):
     return {f: save_family(root / f, f) for f in FAMILIES}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _quiet(*_a, **_k):

@@ -25,12 +25,7 @@ PROMPTS = ["What is 12 + 7?", "Hi"]
 REPLAY = RolloutConfig(routing_replay=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=["qwen3-moe", "deepseek-v3"])
