@@ -65,8 +65,11 @@ def wrap(model, m, seed: int = 0, adapter_dir: Path | None = None):
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in m.lora_targets if t not in names]
     if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, mod in model.named_modules()
+                         if isinstance(mod, torch.nn.Linear) and n.rsplit(".", 1)[-1] != "lm_head"})
         raise ConfigError(f"config key 'model.lora_targets': no module named {', '.join(missing)} in "
-                          f"{type(model).__name__}")
+                          f"{type(model).__name__} (its linear layers: {', '.join(linear)}; choose with "
+                          f"model.lora_targets=[...], docs/model-families.md)")
     lcfg = peft.LoraConfig(r=m.lora_r, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
                            target_modules=list(m.lora_targets), task_type="CAUSAL_LM")
     with torch.random.fork_rng(devices=[]):

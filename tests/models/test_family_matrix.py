@@ -100,7 +100,7 @@ def test_lora(folders, family, tmp_path):
     assert result["steps"] == 2 and (tmp_path / "checkpoints" / "step-2" / "adapter_model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("family, modules", [("phi3", "qkv_proj"), ("deepseek-v3", "q_proj")])
+@pytest.mark.parametrize("family, modules", [("phi3", "qkv_proj"), ("deepseek-v3", "kv_b_proj")])
 def test_lora_default_targets_absent_fail_at_start_in_one_line(folders, family, modules, tmp_path):
     """Phi-3 fuses q/k/v into qkv_proj; DeepSeek-V3's latent attention has q_a/q_b/kv_a/kv_b projections."""
     with pytest.raises(ConfigError) as e:
@@ -108,6 +108,7 @@ def test_lora_default_targets_absent_fail_at_start_in_one_line(folders, family, 
                                           f"out={tmp_path}"]), log=_quiet)
     msg = str(e.value)
     assert "\n" not in msg and "model.lora_targets" in msg and "q_proj" in msg, msg
+    assert modules in msg.split("its linear layers:")[1], msg      # the error names what the model has
 
 
 @pytest.mark.parametrize("prefill", [False, True])
