@@ -32,7 +32,7 @@ def test_user_setting_wins_over_preset():
     ("reward.weights=[1]", "differ in length"),
     ("algo.mini_batches=3", "must divide"),
     ("rollout.backend=server rollout.routing_replay=true", "'rollout.routing_replay': backend 'server'"),
-    ("rollout.backend=server train.async_staleness=1", "'train.async_staleness': not supported with rollout"),
+    ("rollout.backend=vllm train.async_staleness=1", "'train.async_staleness': not supported with rollout"),
 ])
 def test_errors_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):

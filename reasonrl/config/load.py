@@ -184,14 +184,18 @@ def resolve(cfg: Config) -> Config:
 
 
 def _check_async(cfg: Config) -> None:
-    """train.async_staleness (docs/async.md): a rollout worker process beside the trainer."""
+    """train.async_staleness (docs/async.md): a rollout worker process beside the trainer, or with
+    rollout.backend=server a sampling thread feeding the server."""
     k = cfg.train.async_staleness
     if k < 0 or cfg.rollout.threads < 0:
         raise ConfigError(f"config keys 'train.async_staleness'/'rollout.threads' must be >= 0, "
                           f"got {k}/{cfg.rollout.threads}")
-    if k and cfg.rollout.backend not in ("hf", "fast"):
+    if k and cfg.rollout.backend not in ("hf", "fast", "server"):
         raise ConfigError(f"config key 'train.async_staleness': not supported with rollout.backend="
-                          f"{cfg.rollout.backend} (the worker samples with the fast backend; use hf or fast)")
+                          f"{cfg.rollout.backend} (an in-process engine on the trainer's device; use fast or server)")
+    if k and cfg.rollout.backend == "server" and cfg.rollout.server_kind == "vllm":
+        raise ConfigError("config key 'train.async_staleness': not supported with rollout.server_kind=vllm (its "
+                          "responses name no weight version, so staleness cannot be checked; use reasonrl or sglang)")
     if k and cfg.task.curriculum == "adaptive":
         raise ConfigError("config key 'train.async_staleness': not supported with task.curriculum=adaptive (its "
                           "levels follow the trainer's accuracy step by step); use none or steps")

@@ -17,7 +17,8 @@ server's message, never a hang.
 Reload call and weight-version check per server kind:
   reasonrl  POST /v1/reload_weights {"path", "weight_version": N} -> {"weight_version": N}. Checked: the
             reload's answer, and `weight_version` == N in EVERY completion response (a stale one is retried,
-            then refused).
+            then refused). With train.async_staleness = k >= 1 a step-s sample accepts any version from
+            the step's floor to the newest asked for (`accepts`, `accepting`; docs/async.md).
   sglang    POST /update_weights_from_disk {"model_path", "weight_version": "N"} -> {"success", "message"}
             (HTTP 400 when success is false). Checked: success; then GET /model_info (SGLang >= 0.5; on 404
             the older /get_model_info) must report weight_version "N" when it reports one; and a completion
@@ -55,10 +56,12 @@ GPUs: the same with the server on its own GPU(s); rollout.server_weights_dir on 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -225,6 +228,19 @@ def expected_version(kind: str, version: int):
     return str(version) if kind == "sglang" else version
 
 
+def accepts(kind: str, named, version: int, floor: int | None = None, newest: int | None = None) -> bool:
+    """Whether a completion response naming weight version `named` may be used. floor None (synchronous):
+    only `version`, the one published last (SGLang, vLLM may name none); else (train.async_staleness >= 1)
+    a named version in [floor, newest] (newest: the newest the trainer has asked the server to load)."""
+    if floor is None:
+        return named == expected_version(kind, version) or (named is None and kind != "reasonrl")
+    try:
+        v = int(named)
+    except (TypeError, ValueError):
+        return False
+    return floor <= v <= (version if newest is None else newest)
+
+
 class ServerBackend:
     """RolloutBackend over HTTP. Keeps the trainer's tokenizer for prompts and texts."""
 
@@ -233,7 +249,9 @@ class ServerBackend:
         self.s = settings or ServerSettings.from_rollout(rollout)
         self.temperature = rollout.temperature if rollout is not None else 1.0   # the probe's temperature
         self.root = Path(self.s.weights_dir or tempfile.mkdtemp(prefix="reasonrl-weights-"))
-        self.version = 0
+        self.version = 0                  # the newest version the server confirmed loading
+        self.newest = 0                   # the newest version asked for (a reload may be in flight)
+        self._local = threading.local()   # per sampling thread: the accepted versions' floor, a seed generator
         self.probe_ids: tuple[list[int], list[int]] | None = None    # (prompt, completion) token ids
         self.probe_logp_diff: float | None = None                    # set by each sync once probe_ids exist
         self.model_name = self._served_model()
@@ -253,6 +271,7 @@ class ServerBackend:
         Under torchrun rank 0 publishes (every rank holds the same weights) while the others wait; a
         failure on rank 0 is raised on every rank (no rank is left waiting)."""
         v, err = self.version + 1, None
+        self.newest = v                               # before the reload: an async sampler may see v already
         if dist.is_main():
             try:
                 self._publish(model, v)
@@ -327,32 +346,48 @@ class ServerBackend:
         mine, _ = sequence_logprobs(model, x, torch.ones_like(x), len(prompt), self.temperature)  # (1, T)
         return (mine[0].float().cpu() - server).abs().max().item()
 
-    def _current(self, got: dict) -> bool:
-        """True when the response may come from version self.version (ours must name it; SGLang may)."""
-        named = response_version(self.s.kind, got)
-        return named == expected_version(self.s.kind, self.version) or (named is None and self.s.kind != "reasonrl")
+    def _current(self, got: dict, floor: int | None = None) -> bool:
+        """True when the response may be used (`accepts`; floor None: synchronous)."""
+        return accepts(self.s.kind, response_version(self.s.kind, got), self.version, floor, self.newest)
 
-    def _complete(self, ids: list[int], n: int, seed: int, **kw) -> list[tuple[list[int], list]]:
+    @contextlib.contextmanager
+    def accepting(self, floor: int, rng: torch.Generator | None = None):
+        """In this context this thread's `generate` accepts any weight version in [floor, newest], stamps
+        Generations.versions with the version each response named and seeds requests from `rng`
+        (train.async_staleness >= 1: reasonrl.train.server_sampler)."""
+        self._local.floor, self._local.rng = floor, rng
+        try:
+            yield self
+        finally:
+            self._local.floor = self._local.rng = None
+
+    def _complete(self, ids: list[int], n: int, seed: int, floor: int | None = None, **kw) -> tuple[list, object]:
+        """-> (the n choices' (token ids, logprobs), the weight version the response named)."""
         body = completion_body(self.s.kind, ids, model=self.model_name, n=n, seed=seed, **kw)
         for _ in range(self.s.retries):
             got = self._call("/v1/completions", body)
-            if self._current(got):
-                return [parse_choice(c) for c in sorted(got["choices"], key=lambda c: c["index"])]
+            if self._current(got, floor):
+                choices = sorted(got["choices"], key=lambda c: c["index"])
+                return [parse_choice(c) for c in choices], response_version(self.s.kind, got)
             time.sleep(0.2)                   # a reload still in flight; ask again
+        want = (f"the trainer published {self.version}" if floor is None else
+                f"train.async_staleness accepts {floor}..{self.newest}, and needs a server that names its version")
         raise RolloutServerError(f"rollout server {self.s.url} sampled with weight version "
-                                 f"{response_version(self.s.kind, got)}, the trainer published {self.version}")
+                                 f"{response_version(self.s.kind, got)}, {want}")
 
     @torch.no_grad()
     def generate(self, prompts: list[str], *, n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  top_k: int = 0, max_new_tokens: int = 64, greedy: bool = False) -> Generations:
-        """Row i*n + j is sample j of prompt i (as HFBackend). Seeds come from torch's RNG."""
+        """Row i*n + j is sample j of prompt i (as HFBackend). Seeds come from torch's RNG (or `accepting`'s)."""
         ids, mask = encode_prompts(self.tokenizer, prompts, "cpu")
         rows = [r[m.bool()].tolist() for r, m in zip(ids, mask)]
-        seeds = torch.randint(0, 2 ** 31 - 1, (len(rows),)).tolist()
+        floor, rng = getattr(self._local, "floor", None), getattr(self._local, "rng", None)
+        seeds = torch.randint(0, 2 ** 31 - 1, (len(rows),), generator=rng).tolist()
         kw = dict(max_tokens=max_new_tokens, temperature=0.0 if greedy else temperature, top_p=top_p, top_k=top_k)
         with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
-            outs = list(pool.map(lambda a: self._complete(a[0], n, a[1], **kw), zip(rows, seeds)))
-        flat = [c for o in outs for c in o]
+            outs = list(pool.map(lambda a: self._complete(a[0], n, a[1], floor, **kw), zip(rows, seeds)))
+        flat = [c for o, _ in outs for c in o]
+        versions = None if floor is None else torch.tensor([int(v) for o, v in outs for _ in o], dtype=torch.long)
         t = max(1, max(len(c[0]) for c in flat))
         pad = self.tokenizer.pad_token_id
         comp = torch.full((len(flat), t), pad, dtype=torch.long)
@@ -366,4 +401,4 @@ class ServerBackend:
         texts = [self.tokenizer.decode(r[m.bool()].tolist(), skip_special_tokens=True) for r, m in zip(comp, cmask)]
         return Generations(prompt_ids=ids.repeat_interleave(n, 0), prompt_mask=mask.repeat_interleave(n, 0),
                            completion_ids=comp, completion_mask=cmask, truncated=truncated, texts=texts,
-                           sampler_logp=logp * cmask, temperature=temperature)
+                           sampler_logp=logp * cmask, temperature=temperature, versions=versions)

@@ -12,6 +12,7 @@ Version v = the trainer steps applied to the weights; batch s trained at version
 loop. The worker samples with the fast backend (it returns the behaviour logprobs Generations.
 sampler_logp that algo.tis corrects against); the trainer computes the advantages (a collective
 under torchrun) and evaluates. Under torchrun every rank runs its own worker for its own share.
+With rollout.backend=server the server generates: a thread feeds it instead (reasonrl.train.server_sampler).
 
 Faults: a worker that exits or is killed is restarted from the step the trainer waits for (at most
 MAX_RESTARTS times a run); a worker that sends no batch within train.stall_min_s (2x for the first,
@@ -128,6 +129,18 @@ def _worker_main(spec: WorkerSpec, weights: SharedWeights, conn, state) -> None:
         sender.join(timeout=0 if state[1] else 60)    # stopped: what the trainer will not read is dropped
 
 
+def sampler_task(cfg, rank: int, world: int):
+    """A sampler's own (task share of this rank, template, reward function): its curriculum state and
+    verifier pools are its own, not the trainer's."""
+    from reasonrl import dist
+    from reasonrl.train.rl import _task_and_template
+    from reasonrl.verifiers.compose import RewardFn
+
+    task, render = _task_and_template(cfg, log=lambda *a, **k: None)
+    task = dist.ShardedTask(task, rank, world) if world > 1 else task
+    return task, render, RewardFn(cfg.reward.functions, cfg.reward.weights, settings=cfg.verify)
+
+
 def _build_sampler(spec: WorkerSpec, weights: SharedWeights):
     """The worker's model (the base from model.path, LoRA-wrapped when set; its trained tensors are
     copied from `weights` before each step), fast backend, task share, template and rewards."""
@@ -135,12 +148,9 @@ def _build_sampler(spec: WorkerSpec, weights: SharedWeights):
     from reasonrl.models import load_model
     from reasonrl.rollout import make_backend
     from reasonrl.scale import lora
-    from reasonrl.train.rl import _task_and_template
-    from reasonrl.verifiers.compose import RewardFn
 
     cfg, m = spec.cfg, spec.cfg.model
-    task, render = _task_and_template(cfg, log=lambda *a, **k: None)
-    task = dist.ShardedTask(task, spec.rank, spec.world) if spec.world > 1 else task
+    task, render, reward_fn = sampler_task(cfg, spec.rank, spec.world)
     model, tok = load_model(m.path, m.dtype, dist.rank_device(m.device), m.attn_implementation)
     if m.lora_r:                   # the base once from model.path; the adapters come from the trainer
         model = lora.wrap(model, m, seed=cfg.seed)
@@ -150,7 +160,6 @@ def _build_sampler(spec: WorkerSpec, weights: SharedWeights):
     if missing:
         raise RuntimeError(f"rollout worker: the published tensor {missing[0]} is not in its model")
     targets = {n: params[n] for n in weights.tensors}
-    reward_fn = RewardFn(cfg.reward.functions, cfg.reward.weights, settings=cfg.verify)
     return make_backend("fast", model, tok, cfg.rollout), task, render, reward_fn, targets
 
 
@@ -162,23 +171,29 @@ def local_procs() -> int:
 def trainer_threads(cfg) -> int:
     """The trainer's torch threads: train.threads, or with train.async_staleness >= 1 and train.threads=0
     its share of the split with the worker (0 = auto without async, reasonrl.models.torch_threads)."""
-    if not cfg.train.async_staleness:
+    if not cfg.train.async_staleness or cfg.rollout.backend == "server":   # server: it generates elsewhere
         return cfg.train.threads
     return split_threads(cfg.train.threads, cfg.rollout.threads, local_procs())[0]
 
 
 def sampler_for(r):
     """The rollout worker of this rank for the loop's Run `r` when train.async_staleness >= 1 (a context
-    that stops it at exit), else an empty context."""
+    that stops it at exit; with rollout.backend=server a ServerSampler thread), else an empty context."""
     cfg = r.cfg
     if not cfg.train.async_staleness:
         return contextlib.nullcontext()
-    trainer, worker = split_threads(cfg.train.threads, cfg.rollout.threads, local_procs())
-    r.log(f"async: one rollout worker per process (rollout.backend=fast), staleness <= {cfg.train.async_staleness} "
-          f"steps, threads: trainer {trainer}, worker {worker}, correction algo.tis={cfg.algo.tis}")
     if cfg.algo.tis == "none":
         r.log("warning: train.async_staleness >= 1 with algo.tis=none: samples up to k steps stale are trained "
               "on without off-policy correction (docs/async.md)")
+    if cfg.rollout.backend == "server":          # the server samples; a thread here feeds it (server_sampler)
+        from reasonrl.train.server_sampler import ServerSampler
+
+        r.log(f"async: a sampling thread per process through the rollout server {cfg.rollout.server_url}, "
+              f"staleness <= {cfg.train.async_staleness} steps, correction algo.tis={cfg.algo.tis}")
+        return ServerSampler(r.local_cfg, r.rank, r.world, r.backend, r.start)
+    trainer, worker = split_threads(cfg.train.threads, cfg.rollout.threads, local_procs())
+    r.log(f"async: one rollout worker per process (rollout.backend=fast), staleness <= {cfg.train.async_staleness} "
+          f"steps, threads: trainer {trainer}, worker {worker}, correction algo.tis={cfg.algo.tis}")
     return AsyncSampler(r.local_cfg, r.rank, r.world, r.model, r.start, worker, r.hooks, r.log)
 
 

@@ -78,7 +78,7 @@ def test_async_config_checks(tmp_path):
     assert _cfg(tmp_path, "train.async_staleness=1", "algo.tis=geo_mask").algo.tis == "geo_mask"
     assert _cfg(tmp_path, "train.async_staleness=1", "algo.tis=none").algo.tis == "none"   # explicit: kept (warned)
     assert _cfg(tmp_path).algo.tis == "none"                                  # synchronous: unchanged
-    for bad, key in ((["train.async_staleness=1", "rollout.backend=server"], "rollout.backend=server"),
+    for bad, key in ((["train.async_staleness=1", "rollout.backend=vllm"], "rollout.backend=vllm"),
                      (["train.async_staleness=-1"], "async_staleness"),
                      (["train.async_staleness=1", "train.fsdp=true"], "train.fsdp"),
                      (["train.async_staleness=1", "task.curriculum=adaptive", "task.curriculum_window=2"],
