@@ -33,6 +33,8 @@ class PretrainConfig:
     min_terms: int = 10               # walk chain lengths of the corpus, one length per batch, drawn uniformly
     max_terms: int = 10               # ... in [min_terms, max_terms] (as task.min_terms / task.max_terms)
     pad_terms: int = 0                # pad prompts to the width of a chain of this many terms (as task.pad_terms)
+    partial_share: float = 0.0        # share of worked batches written as partial scratchpads (first j of n values)
+    recheck_share: float = 0.0        # share of worked batches written as a guess + ' wait ' + full scratchpad
 
 
 

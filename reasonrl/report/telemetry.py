@@ -18,6 +18,11 @@ history and returns warnings.
     repetition/rate               share holding a back-to-back repeated block (a degenerate loop)
     format/fail_rate              share failing the <think>/<answer> format check
     (the truncation rate, truncated/rate, is logged with the batch metrics in reasonrl/train/rl.py)
+    len/p10, len/p50, len/p90     completion-length percentiles; len/<level> the mean per difficulty level
+    len/intermediate              share strictly between a task's terse and full answer lengths (walk)
+    scratch/partial, /fraction    share of scratchpads holding part of their problem's steps; mean share
+    recheck/given_wrong, /given_right, /gap, /rate   P(re-check | first guess wrong / right), their
+                                  difference, the re-check share (tasks that read first guesses: walk)
 
 Departs from the paper: the paper counts reflective words per response on its own tokenizer; here the
 counts are whole words (with common inflections, case-insensitive) per 1k tokens of the policy's
@@ -256,3 +261,81 @@ def hacking_alarms(rows: Sequence[dict], end: int | None = None, *, window: int 
         if msg:
             out.append(msg)
     return [f"reward-hacking alarm at step {step}: {m}" for m in out]
+
+
+# ---------------------------------------------------------------- response-length distribution
+LENGTH_PERCENTILES = (10, 50, 90)
+
+
+def length_percentiles(lengths: Sequence[float]) -> dict:
+    """'len/p10', 'len/p50', 'len/p90' of the completion lengths (numpy's linear interpolation); {} if empty."""
+    if not len(lengths):
+        return {}
+    return {f"len/p{q}": float(np.percentile(np.asarray(lengths, dtype=float), q)) for q in LENGTH_PERCENTILES}
+
+
+def share_between(lengths: Sequence[float], lo: float, hi: float) -> float:
+    """Share of lengths strictly between lo and hi (0 when empty)."""
+    return sum(lo < n < hi for n in lengths) / len(lengths) if len(lengths) else 0.0
+
+
+def mean_by_level(values: Sequence[float], levels: Sequence[str | None], prefix: str) -> dict:
+    """'{prefix}/{level}': the mean of `values` per level, when there are at least two levels; else {}."""
+    groups: dict[str, list[float]] = {}
+    for v, level in zip(values, levels):
+        if level is not None:
+            groups.setdefault(str(level), []).append(float(v))
+    return {f"{prefix}/{k}": sum(v) / len(v) for k, v in groups.items()} if len(groups) > 1 else {}
+
+
+def length_telemetry(batch, task=None, band: tuple[int, int] | None = None) -> dict:
+    """The step's response-length distribution (completions as sampled): percentiles, the mean length
+    per difficulty level ('len/terms=6'), with `band` = (terse, full) token lengths the share strictly
+    between them ('len/intermediate'), and with a task that measures its scratchpads
+    (`scratch_fraction(completion, sample)`: 0 terse .. 1 full) the share of partial ones
+    ('scratch/partial') and the mean fraction ('scratch/fraction')."""
+    lens = batch.gen.completion_mask.sum(dim=1).tolist()
+    per_seq = [s for s in batch.samples for _ in range(batch.group_size)]
+    m = length_percentiles(lens)
+    m.update(mean_by_level(lens, [(s.meta or {}).get("level") for s in per_seq], "len"))
+    if band is not None:
+        m["len/intermediate"] = share_between(lens, *band)
+    if task is not None and hasattr(task, "scratch_fraction") and lens:
+        frac = [task.scratch_fraction(t, s) for t, s in zip(batch.gen.texts, per_seq)]
+        m["scratch/partial"] = sum(0 < f < 1 for f in frac) / len(frac)
+        m["scratch/fraction"] = sum(frac) / len(frac)
+    return m
+
+
+def recheck_rates(guesses_correct: Sequence[bool | None], rechecked: Sequence[bool]) -> dict:
+    """P(re-check | first guess wrong) and P(re-check | first guess right) over the completions that
+    committed to a first guess (guesses_correct None = no guess, left out): 'recheck/given_wrong',
+    'recheck/given_right' (None when no such guess) and their difference 'recheck/gap' (0 when either
+    is None), plus 'recheck/rate' over all completions."""
+    pairs = [(ok, r) for ok, r in zip(guesses_correct, rechecked) if ok is not None]
+    wrong = [r for ok, r in pairs if not ok]
+    right = [r for ok, r in pairs if ok]
+    pw = sum(wrong) / len(wrong) if wrong else None
+    pr = sum(right) / len(right) if right else None
+    return {"recheck/given_wrong": pw, "recheck/given_right": pr,
+            "recheck/gap": pw - pr if pw is not None and pr is not None else 0.0,
+            "recheck/rate": sum(rechecked) / len(rechecked) if len(rechecked) else 0.0}
+
+
+def guess_telemetry(batch, task) -> dict:
+    """recheck_rates of a batch, for a task that reads first guesses (`first_guess(completion) ->
+    (answer or None, re-checked)`, reasonrl.tasks.walk); {} for other tasks or when nothing re-checked
+    and nothing was guessed."""
+    from reasonrl.verifiers.answer import answer_rewards
+
+    read = getattr(task, "first_guess", None)
+    if read is None:
+        return {}
+    per_seq = [s for s in batch.samples for _ in range(batch.group_size)]
+    found = [read(t) for t in batch.gen.texts]
+    todo = [i for i, (g, _) in enumerate(found) if g is not None]
+    verdicts = answer_rewards([f"<answer>{found[i][0]}</answer>" for i in todo], [per_seq[i] for i in todo])
+    correct: list[bool | None] = [None] * len(found)
+    for i, v in zip(todo, verdicts):
+        correct[i] = v.status == "correct"
+    return recheck_rates(correct, [r for _, r in found])

@@ -14,6 +14,11 @@ prompt has the same width (`9-8+3-3+6__________=`); task.curriculum opens the le
 (reasonrl.tasks.curriculum). A problem's level is Sample.meta["level"] ("terms=6"), which the
 held-out evaluation reports per level. The defaults (10 terms, no padding, no curriculum) draw
 exactly the problems of the embedded default.
+
+Answer styles beyond terse and worked (docs/learning-results.md): a partial scratchpad (the first j
+running values, then the answer) and a re-checked guess (`<think>G wait 5,3,...</think>`); the
+task measures scratchpads (scratch_fraction), the terse/full lengths in tokens (length_band) and a
+completion's first guess (first_guess, first_pass_answer) for the per-step telemetry.
 """
 from __future__ import annotations
 
@@ -28,6 +33,9 @@ TERMS = 10
 PAD = "_"
 MAX_REDRAWS = 10_000        # consecutive training draws that hit the held-out split before giving up
 _THINK = re.compile(r"<think>(.*?)</think>", re.S)
+RECHECK = " wait "              # between a guess and its re-check: `<think>3 wait 5,2,...</think>`
+_GUESS = re.compile(r"<think>\s*(\d+)\s+wait\b")
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 def make_problem(rng: random.Random, terms: int = TERMS, pad_terms: int = 0) -> tuple[str, list[int]]:
@@ -57,12 +65,47 @@ def check_difficulty(min_terms: int, max_terms: int, pad_terms: int, prefix: str
                           f"({max_terms}), got {pad_terms}")
 
 
+def completion_tokens(ctx) -> float:
+    """The completion's length in tokens: with a negative weight in reward.weights, a per-token cost
+    (`reward.functions=[answer,format,reasonrl.tasks.walk:completion_tokens]`)."""
+    return float(len(ctx.completion_ids or ()))
+
+
 def worked_response(values: list[int]) -> str:
     return f"<think>{','.join(map(str, values))}</think><answer>{values[-1]}</answer>"
 
 
 def direct_response(answer: int) -> str:
     return f"<think></think><answer>{answer}</answer>"
+
+
+def partial_response(values: list[int], j: int) -> str:
+    """A partial scratchpad: the first j running values, then the final answer (0 < j < len(values))."""
+    return f"<think>{','.join(map(str, values[:j]))}</think><answer>{values[-1]}</answer>"
+
+
+def recheck_response(values: list[int], guess: int) -> str:
+    """A guess re-checked: the guess, ' wait ', the full scratchpad, the final answer."""
+    return f"<think>{guess}{RECHECK}{','.join(map(str, values))}</think><answer>{values[-1]}</answer>"
+
+
+def first_guess(completion: str) -> tuple[str | None, bool]:
+    """(the answer a completion committed to before any working, whether it re-checked it): the guess
+    before 'wait' (re-checked), or a terse answer (not); (None, False) for a worked answer."""
+    m = _GUESS.search(completion)
+    if m:
+        return m.group(1), True
+    if style(completion) == "direct":
+        found = _ANSWER.search(completion)
+        return (found.group(1).strip() if found else None), False
+    return None, False
+
+
+def scratch_values(completion: str) -> int:
+    """How many running values the think block holds (0 when it is empty or missing)."""
+    m = _THINK.search(completion)
+    body = m.group(1).strip() if m else ""
+    return len(body.split(",")) if body else 0
 
 
 def style(completion: str) -> str:
@@ -129,3 +172,22 @@ class WalkTask:
 
     def style(self, completion: str) -> str:
         return style(completion)
+
+    def first_guess(self, completion: str) -> tuple[str | None, bool]:
+        return first_guess(completion)
+
+    def first_pass_answer(self, completion: str) -> str | None:
+        """reasonrl.report.telemetry: the guess a re-check ('wait') examined, else None."""
+        guess, rechecked = first_guess(completion)
+        return guess if rechecked else None
+
+    def scratch_fraction(self, completion: str, sample: Sample) -> float:
+        """Share of the problem's running values the scratchpad writes: 0 terse, 1 full, between = partial."""
+        return min(1.0, scratch_values(completion) / len(sample.meta["values"]))
+
+    def length_band(self, tokenizer) -> tuple[int, int]:
+        """(terse, full) completion lengths in tokens, end token included: the terse answer and the
+        full worked answer of the longest chain (6 and 25 with the embedded tokenizer and 10 terms)."""
+        def n(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False).input_ids) + 1
+        return n(direct_response(0)), n(worked_response([0] * self.max_terms))

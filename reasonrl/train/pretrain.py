@@ -29,19 +29,33 @@ from reasonrl.config import PretrainConfig  # noqa: F401  (the config section li
 from reasonrl.errors import ConfigError
 from reasonrl.models import TINY_BUILDERS, build_char_tokenizer, n_params
 from reasonrl.rollout.hf import HFBackend
-from reasonrl.tasks.walk import TERMS, WalkTask, check_difficulty, direct_response, make_problem, worked_response
+from reasonrl.tasks.walk import (TERMS, WalkTask, check_difficulty, direct_response, make_problem,
+                                 partial_response, recheck_response, worked_response)
 
 
-def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS, pad_terms: int = 0):
-    """(input_ids, labels) of a one-style batch of `terms`-term chains; labels are -100 on the prompt."""
+def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS, pad_terms: int = 0,
+           partial: bool = False, recheck: bool = False):
+    """(input_ids, labels) of a one-style batch of `terms`-term chains; labels are -100 on the prompt.
+    partial (with worked): each answer writes the first j running values, j uniform in 1..terms-1
+    (rows of different j differ in length, so they are padded with the end token, which the labels
+    ignore past the first one). recheck (with worked, instead of partial): each answer is the right
+    answer as a guess, then ' wait ' and the full scratchpad (reasonrl.tasks.walk.recheck_response)."""
     ids, labels = [], []
     for _ in range(size):
         prompt, values = make_problem(rng, terms, pad_terms)
-        resp = worked_response(values) if worked else direct_response(values[-1])
+        if worked and recheck:
+            resp = recheck_response(values, values[-1])
+        elif worked and partial:
+            resp = partial_response(values, rng.randint(1, terms - 1))
+        else:
+            resp = worked_response(values) if worked else direct_response(values[-1])
         p = [tok.bos_token_id] + tok(prompt, add_special_tokens=False).input_ids
         r = tok(resp, add_special_tokens=False).input_ids + [tok.eos_token_id]
         ids.append(p + r)
         labels.append([-100] * len(p) + r)
+    width = max(map(len, ids))
+    ids = [row + [tok.eos_token_id] * (width - len(row)) for row in ids]
+    labels = [row + [-100] * (width - len(row)) for row in labels]
     return torch.tensor(ids), torch.tensor(labels)
 
 
@@ -108,7 +122,9 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
             share = cfg.worked_share if step < anneal_start else cfg.anneal_share
             worked = rng.random() < share
             terms = rng.randint(cfg.min_terms, cfg.max_terms) if cfg.max_terms > cfg.min_terms else cfg.min_terms
-            ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms)
+            partial = worked and cfg.partial_share > 0 and rng.random() < cfg.partial_share
+            recheck = worked and cfg.recheck_share > 0 and rng.random() < cfg.recheck_share
+            ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms, partial, recheck)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
             loss = model(input_ids=ids, labels=labels).loss

@@ -11,7 +11,7 @@ from reasonrl.eval.heldout import evaluate_heldout
 from reasonrl.config import to_dict
 from reasonrl.logging import ExternalSinks, JsonlLog
 from reasonrl.report.samples import probe
-from reasonrl.report.telemetry import hacking_alarms, step_telemetry
+from reasonrl.report.telemetry import guess_telemetry, hacking_alarms, length_telemetry, step_telemetry
 from reasonrl.verifiers.settings import using
 
 
@@ -27,6 +27,8 @@ class RunRecord:
         self.probes = JsonlLog(self.out / "samples.jsonl", resume_step=resume)
         self.history = self.metrics.rows()
         self.sinks = ExternalSinks(cfg.train.log_to, self.out, to_dict(cfg), self.out.name) if cfg.train.log_to else None
+        tok = getattr(backend, "tokenizer", None)      # (terse, full) answer lengths in tokens, if the task says
+        self.length_band = task.length_band(tok) if tok is not None and hasattr(task, "length_band") else None
 
     def evaluate(self, step: int) -> dict:
         """Held-out accuracy (greedy and one sample), pass@k with eval.k > 1, and the probe prompts,
@@ -60,6 +62,8 @@ class RunRecord:
         """Reasoning telemetry of the rollouts as sampled, and the step's cost (tokens, FLOPs) from what
         the update reported it trained on (usage: reasonrl.types.UpdateUsage)."""
         m = step_telemetry(sampled, self.task, self.render.prefill)
+        m.update(length_telemetry(sampled, self.task, self.length_band))
+        m.update(guess_telemetry(sampled, self.task))
         m.update(step_cost(sampled, usage, self.n_params))
         return m
 
