@@ -253,12 +253,24 @@ def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
     t_begin = time.time()
     started_dist = dist.init(cfg.model.device) and dist.world_size() > 1
     r = build(cfg, log, hooks)
-    with fsdp.gathered(r.model):
-        before = r.record.first_eval(r.start)
+    with sampler_for(r) as r.sampler:    # k >= 1: the worker starts (loads its model) while the start is evaluated
+        with fsdp.gathered(r.model):
+            before = r.record.first_eval(r.start)
+        step, exit_code = _loop(r)
+    result = _finish(r, step, exit_code, before, t_begin)
+    if started_dist:
+        dist.close()
+    return result
+
+
+def _loop(r: Run) -> tuple[int, int]:
+    """Train steps r.start + 1 .. train.steps (evaluate, log, checkpoint, stop on a guard or a signal);
+    -> (the last step run, exit code)."""
+    cfg = r.cfg
     t_start, t_ckpt, step, exit_code = time.time(), time.time(), r.start, 0
     diverge = DivergenceGuard(cfg, r.out, r.record.history, r.log)
     with GracefulStop(r.log) as stopper, StallWatchdog(r.out, cfg.train.stall_factor, cfg.train.stall_min_s,
-                                                       r.rank) as watchdog, sampler_for(r) as r.sampler:
+                                                       r.rank) as watchdog:
         for step in range(r.start + 1, cfg.train.steps + 1):
             try:
                 trained, m = train_step(r, step)
@@ -302,10 +314,7 @@ def _train(cfg: Config, log, hooks: Hooks | None = None) -> dict:
                 r.log(f"{why} at step {step}: checkpoint saved; re-run the same command to continue")
                 exit_code = EXIT_STOPPED          # signal or time budget: unfinished, re-run to continue
                 break
-    result = _finish(r, step, exit_code, before, t_begin)
-    if started_dist:
-        dist.close()
-    return result
+    return step, exit_code
 
 
 def _finish(r: Run, step: int, exit_code: int, before: dict, t_begin: float) -> dict:
