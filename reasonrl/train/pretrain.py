@@ -13,6 +13,7 @@ keeps training in chunks until forced-worked greedy accuracy reaches `gate_accur
 CPU:  reasonrl pretrain                      (about 5-7 minutes on 2 cores)
       reasonrl pretrain out=my-base seed=2   (then: reasonrl train model.path=my-base)
       reasonrl pretrain out=padded min_terms=4 max_terms=10 pad_terms=10
+      reasonrl pretrain arch=moe worked_share=0.7 out=my-moe   (the embedded-moe base, DeepSeek-V3 style)
 The config and seed are saved beside the weights (pretrain_config.yaml, pretrain_report.json).
 """
 from __future__ import annotations
