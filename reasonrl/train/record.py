@@ -15,6 +15,12 @@ from reasonrl.report.telemetry import guess_telemetry, hacking_alarms, length_te
 from reasonrl.verifiers.settings import using
 
 
+def length_band(task, backend):
+    """(terse, full) answer lengths in tokens when the task defines them (walk), else None."""
+    tok = getattr(backend, "tokenizer", None)
+    return task.length_band(tok) if tok is not None and hasattr(task, "length_band") else None
+
+
 class RunRecord:
     """Owns the run directory's logs. `start` is the step being resumed from (0 = fresh)."""
 
@@ -27,8 +33,7 @@ class RunRecord:
         self.probes = JsonlLog(self.out / "samples.jsonl", resume_step=resume)
         self.history = self.metrics.rows()
         self.sinks = ExternalSinks(cfg.train.log_to, self.out, to_dict(cfg), self.out.name) if cfg.train.log_to else None
-        tok = getattr(backend, "tokenizer", None)      # (terse, full) answer lengths in tokens, if the task says
-        self.length_band = task.length_band(tok) if tok is not None and hasattr(task, "length_band") else None
+        self.length_band = length_band(task, backend)
 
     def evaluate(self, step: int) -> dict:
         """Held-out accuracy (greedy and one sample), pass@k with eval.k > 1, and the probe prompts,

@@ -47,7 +47,7 @@ from reasonrl.train.collect import collect, finish, sampling_seed
 from reasonrl.train.guards import (EXIT_DIVERGED, EXIT_NONFINITE, EXIT_STOPPED, DivergenceGuard, GracefulStop,
                                    NonFiniteGuard, available_bytes, estimate_peak_bytes)
 from reasonrl.train.hooks import Hooks
-from reasonrl.train.record import RunRecord
+from reasonrl.train.record import RunRecord, length_band
 from reasonrl.train.rundir import check_or_write_config
 from reasonrl.train.update import policy_update
 from reasonrl.train.watchdog import StallWatchdog
@@ -341,7 +341,7 @@ class _QuietRecord(RunRecord):
 
     def __init__(self, cfg, task, render, n_params: int, backend):
         self.cfg, self.task, self.render, self.n_params, self.history = cfg, task, render, n_params, []
-        self.length_band = task.length_band(backend.tokenizer) if hasattr(task, "length_band") else None
+        self.length_band = length_band(task, backend)
 
     def first_eval(self, start: int) -> dict:
         return {}
