@@ -45,8 +45,10 @@ def verdicts():
 
 def test_every_attack_fails_to_earn_reward(verdicts):
     got = {c["id"]: (verdicts[c["id"]].score, verdicts[c["id"]].status) for c in CORPUS["cases"]}
-    want = {c["id"]: (0.0, c["expect"]) for c in CORPUS["cases"]}
-    assert got == want, {k: verdicts[k].reason for k in got if got[k] != want[k]}
+    # "a|b": either status (which wall stops it first depends on the CPU's speed); never a reward
+    bad = {c["id"]: verdicts[c["id"]].reason for c in CORPUS["cases"]
+           if got[c["id"]][0] != 0.0 or got[c["id"]][1] not in c["expect"].split("|")}
+    assert not bad, bad
     counts = collections.Counter(s for _, s in got.values())
     print(f"red-team corpus: {sum(s == 0.0 for s, _ in got.values())}/{len(got)} attacks earned no reward; "
           f"by status {dict(sorted(counts.items()))}")
