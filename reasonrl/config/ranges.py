@@ -33,7 +33,7 @@ RANGES: dict[str, tuple] = {
     **dict.fromkeys(("lora_dropout", "adam_beta1", "adam_beta2", "algo.clip_low"), _BELOW_1),
     **dict.fromkeys(("min_lr_ratio", "worked_share", "anneal_share", "anneal_frac", "gate_accuracy",
                      "filter.min_language_share", "diverge_reward_drop", "diverge_heldout_drop",
-                     "curriculum_accuracy", "partial_share", "recheck_share"), _UNIT),
+                     "curriculum_accuracy", "partial_share", "partial_stop", "recheck_share"), _UNIT),
     **dict.fromkeys(("min_terms", "max_terms"), (2, True, None, False)),   # walk chains: pad_terms is 0 or >= max_terms
     **dict.fromkeys(("curriculum_steps", "curriculum_window"), _AT_LEAST_1),
     "algo.dual_clip": (1, False, None, False),

@@ -34,6 +34,8 @@ class PretrainConfig:
     max_terms: int = 10               # ... in [min_terms, max_terms] (as task.min_terms / task.max_terms)
     pad_terms: int = 0                # pad prompts to the width of a chain of this many terms (as task.pad_terms)
     partial_share: float = 0.0        # share of worked batches written as partial scratchpads (first j of n values)
+    partial_stop: float = 0.0         # 0: j uniform in 1..n-1; > 0: stop before each value with this chance (0 <= j <= n)
+    init: str = ""                    # continue from this base ('embedded' or a pretrain folder) instead of scratch
     recheck_share: float = 0.0        # share of worked batches written as a guess + ' wait ' + full scratchpad
 
 

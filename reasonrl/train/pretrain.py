@@ -14,6 +14,8 @@ CPU:  reasonrl pretrain                      (about 5-7 minutes on 2 cores)
       reasonrl pretrain out=my-base seed=2   (then: reasonrl train model.path=my-base)
       reasonrl pretrain out=padded min_terms=4 max_terms=10 pad_terms=10
       reasonrl pretrain arch=moe worked_share=0.7 out=my-moe   (the embedded-moe base, DeepSeek-V3 style)
+      reasonrl pretrain out=my-base init=embedded min_terms=4 pad_terms=10 partial_share=0.8 partial_stop=0.3 steps=600
+                                             (continue the embedded base on another corpus; docs/difficulty.md)
 The config and seed are saved beside the weights (pretrain_config.yaml, pretrain_report.json).
 """
 from __future__ import annotations
@@ -34,10 +36,23 @@ from reasonrl.tasks.walk import (TERMS, WalkTask, check_difficulty, direct_respo
                                  partial_response, recheck_response, worked_response)
 
 
+def partial_count(rng: random.Random, terms: int, stop: float = 0.0) -> int:
+    """How many running values a partial scratchpad writes: uniform in 1..terms-1 (stop = 0), or, with
+    stop > 0, a stop with chance `stop` before each value, the first included, at most `terms`: a
+    geometric length cut at the full scratchpad, P(j) = stop * (1 - stop) ** j for j < terms and
+    P(terms) = (1 - stop) ** terms; j = 0 is the terse answer."""
+    if stop <= 0:
+        return rng.randint(1, terms - 1)
+    j = 0
+    while j < terms and rng.random() >= stop:
+        j += 1
+    return j
+
+
 def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS, pad_terms: int = 0,
-           partial: bool = False, recheck: bool = False):
+           partial: bool = False, recheck: bool = False, partial_stop: float = 0.0):
     """(input_ids, labels) of a one-style batch of `terms`-term chains; labels are -100 on the prompt.
-    partial (with worked): each answer writes the first j running values, j uniform in 1..terms-1
+    partial (with worked): each answer writes the first j running values, j from partial_count
     (rows of different j differ in length, so they are padded with the end token, which the labels
     ignore past the first one). recheck (with worked, instead of partial): each answer is the right
     answer as a guess, then ' wait ' and the full scratchpad (reasonrl.tasks.walk.recheck_response)."""
@@ -47,7 +62,8 @@ def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS,
         if worked and recheck:
             resp = recheck_response(values, values[-1])
         elif worked and partial:
-            resp = partial_response(values, rng.randint(1, terms - 1))
+            j = partial_count(rng, terms, partial_stop)
+            resp = partial_response(values, j) if j else direct_response(values[-1])
         else:
             resp = worked_response(values) if worked else direct_response(values[-1])
         p = [tok.bos_token_id] + tok(prompt, add_special_tokens=False).input_ids
@@ -60,6 +76,22 @@ def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS,
     return torch.tensor(ids), torch.tensor(labels)
 
 
+def load_init(path: str):
+    """(model, tokenizer) of a walk base to continue pretraining from ('embedded', 'embedded-moe' or a
+    folder written by `reasonrl pretrain`): its architecture replaces arch/hidden/layers/heads/intermediate.
+    A one-line ConfigError when the folder is missing or does not use the walk's character tokenizer."""
+    from reasonrl.models import ModelError, load_model
+
+    try:
+        model, tok = load_model(path, device="cpu")
+    except ModelError as e:
+        raise ConfigError(f"config key 'init': {e}") from None
+    if tok.get_vocab() != build_char_tokenizer().get_vocab():
+        raise ConfigError(f"config key 'init': '{path}' does not use the walk's character tokenizer "
+                          f"(a base written by `reasonrl pretrain`, or 'embedded')")
+    return model, tok
+
+
 def _lr_at(step: int, cfg: PretrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -67,24 +99,31 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def evaluate_base(model, tok, samples, seed: int = 0) -> dict:
-    """Greedy, forced-worked greedy, and sampled (T=1) accuracy/style of a walk model; with several
-    chain lengths also forced-worked accuracy per length ('forced_worked_acc/terms=N')."""
-    from reasonrl.tasks.walk import style
+def evaluate_base(model, tok, samples, seed: int = 0, recheck_only: bool = False) -> dict:
+    """Greedy, forced-worked greedy (after '<think>' and the first running value with its comma), and
+    sampled (T=1) accuracy/style of a walk model; with several chain lengths also forced-worked accuracy
+    per length ('forced_worked_acc/terms=N'). recheck_only (a corpus whose every scratchpad follows a
+    guess): the forced prefix is a wrong guess re-checked, '<think>W wait v0,', so the measure is
+    whether the worked answer overrides the guess."""
+    from reasonrl.tasks.walk import RECHECK, style
     from reasonrl.verifiers import answer_reward
 
     backend = HFBackend(model, tok)
     prompts = [s.prompt for s in samples]
     budget = max(40, 2 * max(len(s.meta["values"]) for s in samples) + 8)   # a worked answer: 2 * terms + 5
     greedy = backend.generate(prompts, greedy=True, max_new_tokens=budget)
-    forced_prompts = [p + "<think>" + str(s.meta["values"][0]) for p, s in zip(prompts, samples)]
+    # forced-worked: greedy after '<think>v0,' -- the comma commits to a scratchpad (a re-checked guess
+    # goes on with ' wait', a one-value partial scratchpad with '</think>')
+    starts = [("<think>" + (f"{(int(s.answer) + 1) % 10}{RECHECK}" if recheck_only else "") + f"{s.meta['values'][0]},")
+              for s in samples]
+    forced_prompts = [p + start for p, start in zip(prompts, starts)]
     forced = backend.generate(forced_prompts, greedy=True, max_new_tokens=budget)
     torch.manual_seed(seed)
     sampled = backend.generate(prompts, temperature=1.0, max_new_tokens=budget)
 
     def acc(texts, prefix=""):
         return sum(answer_reward(prefix + t, s).score for t, s in zip(texts, samples)) / len(samples)
-    forced_texts = ["<think>" + str(s.meta["values"][0]) + t for t, s in zip(forced.texts, samples)]
+    forced_texts = [start + t for start, t in zip(starts, forced.texts)]
     out = {"greedy_acc": acc(greedy.texts), "forced_worked_acc": acc(forced_texts),
            "sampled_acc": acc(sampled.texts),
            "sampled_worked_share": sum(style(t) == "worked" for t in sampled.texts) / len(samples),
@@ -106,10 +145,14 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
     rng = random.Random(f"pretrain-{cfg.seed}")
     if cfg.arch not in TINY_BUILDERS:
         raise ConfigError(f"config key 'arch': unknown architecture '{cfg.arch}' (choose from {', '.join(TINY_BUILDERS)})")
-    tok = build_char_tokenizer()
-    model = TINY_BUILDERS[cfg.arch](len(tok), cfg.hidden, cfg.layers, cfg.heads, cfg.intermediate, seed=cfg.seed,
-                                    pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
-    log(f"pretrain: {type(model).__name__.removesuffix('ForCausalLM')} {n_params(model):,} params, vocab {len(tok)}, {cfg.steps} steps, seed {cfg.seed}")
+    if cfg.init:
+        model, tok = load_init(cfg.init)
+    else:
+        tok = build_char_tokenizer()
+        model = TINY_BUILDERS[cfg.arch](len(tok), cfg.hidden, cfg.layers, cfg.heads, cfg.intermediate, seed=cfg.seed,
+                                        pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+    log(f"pretrain: {type(model).__name__.removesuffix('ForCausalLM')} {n_params(model):,} params, vocab {len(tok)}, "
+        f"{cfg.steps} steps, seed {cfg.seed}" + (f", from {cfg.init}" if cfg.init else ""))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     heldout = WalkTask(cfg.eval_size, min_terms=cfg.min_terms, max_terms=cfg.max_terms,
                        pad_terms=cfg.pad_terms).heldout()
@@ -125,7 +168,8 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
             terms = rng.randint(cfg.min_terms, cfg.max_terms) if cfg.max_terms > cfg.min_terms else cfg.min_terms
             partial = worked and cfg.partial_share > 0 and rng.random() < cfg.partial_share
             recheck = worked and cfg.recheck_share > 0 and rng.random() < cfg.recheck_share
-            ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms, partial, recheck)
+            ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms, partial, recheck,
+                                 cfg.partial_stop)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
             loss = model(input_ids=ids, labels=labels).loss
@@ -139,7 +183,7 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         model.eval()
 
     run_steps(cfg.steps)
-    report = evaluate_base(model, tok, heldout, cfg.seed)
+    report = evaluate_base(model, tok, heldout, cfg.seed, cfg.recheck_share >= 1)
     log(f"  after {step} steps: {_fmt(report)}")
     for _chunk in range(cfg.gate_max_chunks):
         if report["forced_worked_acc"] >= cfg.gate_accuracy:
@@ -147,7 +191,7 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         log(f"  gate: forced-worked accuracy {report['forced_worked_acc']:.2f} < {cfg.gate_accuracy}; "
             f"{cfg.gate_chunk_steps} more steps")
         run_steps(cfg.gate_chunk_steps)
-        report = evaluate_base(model, tok, heldout, cfg.seed)
+        report = evaluate_base(model, tok, heldout, cfg.seed, cfg.recheck_share >= 1)
         log(f"  after {step} steps: {_fmt(report)}")
     report.update(steps=step, seconds=round(time.time() - t0, 1), params=n_params(model),
                   gate_passed=report["forced_worked_acc"] >= cfg.gate_accuracy)
