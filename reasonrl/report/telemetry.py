@@ -18,11 +18,14 @@ history and returns warnings.
     repetition/rate               share holding a back-to-back repeated block (a degenerate loop)
     format/fail_rate              share failing the <think>/<answer> format check
     (the truncation rate, truncated/rate, is logged with the batch metrics in reasonrl/train/rl.py)
-    len/p10, len/p50, len/p90     completion-length percentiles; len/<level> the mean per difficulty level
+    len/p10, len/p50, len/p90     completion-length percentiles; len/<level> the mean per difficulty level,
+                                  len/p50/<level> (and p10, p90) the percentiles per level
     len/intermediate              share strictly between a task's terse and full answer lengths (walk)
     scratch/partial, /fraction    share of scratchpads holding part of their problem's steps; mean share
+    scratch/p10, /p50, /p90       percentiles of the share written; /partial/<level>, /fraction/<level>
     recheck/given_wrong, /given_right, /gap, /rate   P(re-check | first guess wrong / right), their
-                                  difference, the re-check share (tasks that read first guesses: walk)
+                                  difference, the re-check share (tasks that read first guesses: walk);
+                                  per level recheck/rate/<level> and the guesses' accuracy /guess_acc/<level>
 
 Departs from the paper: the paper counts reflective words per response on its own tokenizer; here the
 counts are whole words (with common inflections, case-insensitive) per 1k tokens of the policy's
@@ -267,11 +270,13 @@ def hacking_alarms(rows: Sequence[dict], end: int | None = None, *, window: int 
 LENGTH_PERCENTILES = (10, 50, 90)
 
 
-def length_percentiles(lengths: Sequence[float]) -> dict:
-    """'len/p10', 'len/p50', 'len/p90' of the completion lengths (numpy's linear interpolation); {} if empty."""
+def length_percentiles(lengths: Sequence[float], prefix: str = "len", suffix: str = "") -> dict:
+    """'len/p10', 'len/p50', 'len/p90' of the completion lengths (numpy's linear interpolation); {} if empty.
+    prefix/suffix rename them ('scratch/p50', 'len/p50/terms=6')."""
     if not len(lengths):
         return {}
-    return {f"len/p{q}": float(np.percentile(np.asarray(lengths, dtype=float), q)) for q in LENGTH_PERCENTILES}
+    arr = np.asarray(lengths, dtype=float)
+    return {f"{prefix}/p{q}{suffix}": float(np.percentile(arr, q)) for q in LENGTH_PERCENTILES}
 
 
 def share_between(lengths: Sequence[float], lo: float, hi: float) -> float:
@@ -279,31 +284,51 @@ def share_between(lengths: Sequence[float], lo: float, hi: float) -> float:
     return sum(lo < n < hi for n in lengths) / len(lengths) if len(lengths) else 0.0
 
 
-def mean_by_level(values: Sequence[float], levels: Sequence[str | None], prefix: str) -> dict:
-    """'{prefix}/{level}': the mean of `values` per level, when there are at least two levels; else {}."""
+def _by_level(values: Sequence[float], levels: Sequence[str | None]) -> dict[str, list[float]]:
+    """values grouped by level (None left out), when there are at least two levels; else {}."""
     groups: dict[str, list[float]] = {}
     for v, level in zip(values, levels):
         if level is not None:
             groups.setdefault(str(level), []).append(float(v))
-    return {f"{prefix}/{k}": sum(v) / len(v) for k, v in groups.items()} if len(groups) > 1 else {}
+    return groups if len(groups) > 1 else {}
+
+
+def mean_by_level(values: Sequence[float], levels: Sequence[str | None], prefix: str) -> dict:
+    """'{prefix}/{level}': the mean of `values` per level, when there are at least two levels; else {}."""
+    return {f"{prefix}/{k}": sum(v) / len(v) for k, v in _by_level(values, levels).items()}
+
+
+def percentiles_by_level(values: Sequence[float], levels: Sequence[str | None], prefix: str) -> dict:
+    """'{prefix}/p10/{level}', '/p50/', '/p90/': percentiles of `values` per level (two levels or more)."""
+    out: dict = {}
+    for k, v in _by_level(values, levels).items():
+        out.update(length_percentiles(v, prefix, f"/{k}"))
+    return out
 
 
 def length_telemetry(batch, task=None, band: tuple[int, int] | None = None) -> dict:
-    """The step's response-length distribution (completions as sampled): percentiles, the mean length
-    per difficulty level ('len/terms=6'), with `band` = (terse, full) token lengths the share strictly
-    between them ('len/intermediate'), and with a task that measures its scratchpads
-    (`scratch_fraction(completion, sample)`: 0 terse .. 1 full) the share of partial ones
-    ('scratch/partial') and the mean fraction ('scratch/fraction')."""
+    """The step's response-length distribution (completions as sampled): percentiles, overall and per
+    difficulty level ('len/p50/terms=6'), the mean length per level ('len/terms=6'), with `band` =
+    (terse, full) token lengths the share strictly between them ('len/intermediate'), and with a task
+    that measures its scratchpads (`scratch_fraction(completion, sample)`: 0 terse .. 1 full) the share
+    of partial ones ('scratch/partial', per level 'scratch/partial/terms=6'), the mean fraction written
+    ('scratch/fraction', per level) and its percentiles ('scratch/p10', 'scratch/p50', 'scratch/p90')."""
     lens = batch.gen.completion_mask.sum(dim=1).tolist()
     per_seq = [s for s in batch.samples for _ in range(batch.group_size)]
+    levels = [(s.meta or {}).get("level") for s in per_seq]
     m = length_percentiles(lens)
-    m.update(mean_by_level(lens, [(s.meta or {}).get("level") for s in per_seq], "len"))
+    m.update(mean_by_level(lens, levels, "len"))
+    m.update(percentiles_by_level(lens, levels, "len"))
     if band is not None:
         m["len/intermediate"] = share_between(lens, *band)
     if task is not None and hasattr(task, "scratch_fraction") and lens:
         frac = [task.scratch_fraction(t, s) for t, s in zip(batch.gen.texts, per_seq)]
-        m["scratch/partial"] = sum(0 < f < 1 for f in frac) / len(frac)
+        partial = [float(0 < f < 1) for f in frac]
+        m["scratch/partial"] = sum(partial) / len(frac)
         m["scratch/fraction"] = sum(frac) / len(frac)
+        m.update(length_percentiles(frac, "scratch"))
+        m.update(mean_by_level(partial, levels, "scratch/partial"))
+        m.update(mean_by_level(frac, levels, "scratch/fraction"))
     return m
 
 
@@ -324,8 +349,9 @@ def recheck_rates(guesses_correct: Sequence[bool | None], rechecked: Sequence[bo
 
 def guess_telemetry(batch, task) -> dict:
     """recheck_rates of a batch, for a task that reads first guesses (`first_guess(completion) ->
-    (answer or None, re-checked)`, reasonrl.tasks.walk); {} for other tasks or when nothing re-checked
-    and nothing was guessed."""
+    (answer or None, re-checked)`, reasonrl.tasks.walk); {} for other tasks. With several difficulty
+    levels also per level the re-check share ('recheck/rate/terms=6') and the first guesses' accuracy
+    ('recheck/guess_acc/terms=6', over the completions that commit to a guess)."""
     from reasonrl.verifiers.answer import answer_rewards
 
     read = getattr(task, "first_guess", None)
@@ -338,4 +364,10 @@ def guess_telemetry(batch, task) -> dict:
     correct: list[bool | None] = [None] * len(found)
     for i, v in zip(todo, verdicts):
         correct[i] = v.status == "correct"
-    return recheck_rates(correct, [r for _, r in found])
+    rechecked = [r for _, r in found]
+    levels = [(s.meta or {}).get("level") for s in per_seq]
+    out = recheck_rates(correct, rechecked)
+    out.update(mean_by_level([float(r) for r in rechecked], levels, "recheck/rate"))
+    out.update(mean_by_level([float(bool(c)) for c in correct],
+                             [lv if c is not None else None for lv, c in zip(levels, correct)], "recheck/guess_acc"))
+    return out

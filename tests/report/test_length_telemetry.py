@@ -45,6 +45,13 @@ def test_length_telemetry_of_a_walk_batch():
     assert m["len/intermediate"] == 2 / 4                   # 10 and 13 lie strictly between 6 and 15
     assert m["scratch/partial"] == 1 / 4                    # only the 2-of-5 scratchpad
     assert m["scratch/fraction"] == pytest.approx((1 + 0 + 2 / 5 + 1) / 4, abs=1e-12)
+    # per level: 4 terms (13, 6) -> p10 = 6 + 0.1 * 7 = 6.7, p50 9.5, p90 12.3; 5 terms (10, 15) -> 10.5, 12.5, 14.5
+    assert [m[f"len/p{q}/terms=4"] for q in (10, 50, 90)] == pytest.approx([6.7, 9.5, 12.3], abs=1e-12)
+    assert [m[f"len/p{q}/terms=5"] for q in (10, 50, 90)] == pytest.approx([10.5, 12.5, 14.5], abs=1e-12)
+    # shares written 1, 0, .4, 1: sorted 0, .4, 1, 1 -> p10 = .12, p50 = .7, p90 = 1
+    assert [m[f"scratch/p{q}"] for q in (10, 50, 90)] == pytest.approx([0.12, 0.7, 1.0], abs=1e-12)
+    assert m["scratch/partial/terms=4"] == 0 and m["scratch/partial/terms=5"] == 0.5
+    assert m["scratch/fraction/terms=4"] == 0.5 and m["scratch/fraction/terms=5"] == pytest.approx(0.7, abs=1e-12)
     assert "len/intermediate" not in length_telemetry(batch, None)
 
 
@@ -73,3 +80,18 @@ def test_guess_telemetry_of_a_walk_batch():
     assert guess_telemetry(batch, task) == {"recheck/given_wrong": 0.5, "recheck/given_right": 0.5,
                                             "recheck/gap": 0.0, "recheck/rate": 0.5}
     assert guess_telemetry(batch, None) == {}
+
+
+def test_guess_telemetry_per_level():
+    from reasonrl.report.telemetry import guess_telemetry
+    from reasonrl.tasks.walk import recheck_response, worked_response
+
+    task = WalkTask(2, min_terms=4, max_terms=5, pad_terms=5)
+    a, b = task.heldout()                                   # a 4-term and a 5-term problem
+    va, vb = a.meta["values"], b.meta["values"]
+    texts = [recheck_response(va, va[-1]), direct_response((va[-1] + 1) % 10),       # 4 terms: re-checked right guess, wrong terse
+             worked_response(vb), direct_response(vb[-1])]                            # 5 terms: no guess, right terse
+    batch = SimpleNamespace(gen=SimpleNamespace(texts=texts), samples=[a, b], group_size=2)
+    m = guess_telemetry(batch, task)
+    assert m["recheck/rate/terms=4"] == 0.5 and m["recheck/rate/terms=5"] == 0.0
+    assert m["recheck/guess_acc/terms=4"] == 0.5 and m["recheck/guess_acc/terms=5"] == 1.0   # the worked answer has no guess
