@@ -1,16 +1,10 @@
 """bench/algorithms.py's statistics: the 95% t-interval over seeds, the chance that two equal presets
 have disjoint ranges, the separations and the per-preset table read from metrics rows."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "bench" / "algorithms.py"
-_spec = importlib.util.spec_from_file_location("bench_algorithms", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["bench_algorithms"] = bench
-_spec.loader.exec_module(bench)
+from bench_module import load_bench
+
+bench = load_bench("algorithms")
 
 
 def test_band_is_the_t_interval_of_the_mean():

@@ -1,17 +1,10 @@
 """bench/length_growth.py's tables: window means of per-step metrics, their mean over seeds, and the
 markdown rows the docs quote."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(_BENCH))
-_spec = importlib.util.spec_from_file_location("bench_length_growth", _BENCH / "length_growth.py")
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["bench_length_growth"] = bench
-_spec.loader.exec_module(bench)
+from bench_module import load_bench
+
+bench = load_bench("length_growth")
 
 
 def test_window_means_group_steps_1_to_20_21_to_40():
@@ -51,3 +44,12 @@ def test_summary_and_table_rows():
     assert "| 1-20 | curriculum | 7.5 / 37.5 / 67.5 | 0.08 / 0.38 / 0.68 | 0.38 | 0.50 |" in table, table
     levels = bench.levels_markdown({"control": s}, "control")
     assert "| 4 | 0.75 | 0.75 |" in levels and "| 5 | - | - |" in levels
+
+
+def test_every_base_recipe_is_a_valid_pretrain_config():
+    from reasonrl.config import PretrainConfig, load_config
+
+    for name, args in bench.BASES.items():
+        cfg = load_config(None, ["out=x", *args], cls=PretrainConfig)
+        assert (cfg.min_terms, cfg.max_terms, cfg.pad_terms) == (bench.MIN, bench.MAX, bench.PAD), name
+    assert load_config(None, ["out=x", *bench.BASES["partial"]], cls=PretrainConfig).partial_stop == 0.3
