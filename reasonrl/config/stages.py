@@ -37,6 +37,7 @@ class PretrainConfig:
     partial_stop: float = 0.0         # 0: j uniform in 1..n-1; > 0: stop before each value with this chance (0 <= j <= n)
     init: str = ""                    # continue from this base ('embedded' or a pretrain folder) instead of scratch
     recheck_share: float = 0.0        # share of worked batches written as a guess + ' wait ' + full scratchpad
+    guess_first: bool = False         # terse answers and re-checks write the guess first (<think>A?</think>, <think>A? wait)
 
 
 

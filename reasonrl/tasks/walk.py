@@ -16,7 +16,9 @@ held-out evaluation reports per level. The defaults (10 terms, no padding, no cu
 exactly the problems of the embedded default.
 
 Answer styles beyond terse and worked (docs/learning-results.md): a partial scratchpad (the first j
-running values, then the answer) and a re-checked guess (`<think>G wait 5,3,...</think>`); the
+running values, then the answer), a re-checked guess (`<think>G wait 5,3,...</think>`) and the
+guess-first style, where the guess is written before the choice (`<think>G?</think>` kept,
+`<think>G? wait 5,3,...</think>` re-checked); the
 task measures scratchpads (scratch_fraction), the terse/full lengths in tokens (length_band) and a
 completion's first guess (first_guess, first_pass_answer) for the per-step telemetry.
 """
@@ -34,7 +36,9 @@ PAD = "_"
 MAX_REDRAWS = 10_000        # consecutive training draws that hit the held-out split before giving up
 _THINK = re.compile(r"<think>(.*?)</think>", re.S)
 RECHECK = " wait "              # between a guess and its re-check: `<think>3 wait 5,2,...</think>`
-_GUESS = re.compile(r"<think>\s*(\d+)\s+wait\b")
+GUESS_MARK = "?"                # a guess written first: `<think>3?</think>` (kept) or `<think>3? wait 5,...`
+_GUESS = re.compile(r"<think>\s*(\d+)\??\s+wait\b")
+_KEPT = re.compile(r"\s*(\d+)\?\s*")
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
@@ -84,17 +88,29 @@ def partial_response(values: list[int], j: int) -> str:
     return f"<think>{','.join(map(str, values[:j]))}</think><answer>{values[-1]}</answer>"
 
 
-def recheck_response(values: list[int], guess: int) -> str:
-    """A guess re-checked: the guess, ' wait ', the full scratchpad, the final answer."""
-    return f"<think>{guess}{RECHECK}{','.join(map(str, values))}</think><answer>{values[-1]}</answer>"
+def recheck_response(values: list[int], guess: int, mark: str = "") -> str:
+    """A guess re-checked: the guess (with `mark`, GUESS_MARK for the guess-first style), ' wait ', the
+    full scratchpad, the final answer."""
+    return f"<think>{guess}{mark}{RECHECK}{','.join(map(str, values))}</think><answer>{values[-1]}</answer>"
+
+
+def guess_response(guess: int) -> str:
+    """A guess written first and kept (the terse answer of the guess-first style): the decision to
+    re-check or not comes after the guess, `<think>3?</think><answer>3</answer>`."""
+    return f"<think>{guess}{GUESS_MARK}</think><answer>{guess}</answer>"
 
 
 def first_guess(completion: str) -> tuple[str | None, bool]:
     """(the answer a completion committed to before any working, whether it re-checked it): the guess
-    before 'wait' (re-checked), or a terse answer (not); (None, False) for a worked answer."""
+    before 'wait' (re-checked), or a terse answer or a kept guess `<think>3?</think>` (not);
+    (None, False) for a worked answer."""
     m = _GUESS.search(completion)
     if m:
         return m.group(1), True
+    think = _THINK.search(completion)
+    kept = _KEPT.fullmatch(think.group(1)) if think else None
+    if kept:
+        return kept.group(1), False
     if style(completion) == "direct":
         found = _ANSWER.search(completion)
         return (found.group(1).strip() if found else None), False
@@ -102,18 +118,19 @@ def first_guess(completion: str) -> tuple[str | None, bool]:
 
 
 def scratch_values(completion: str) -> int:
-    """How many running values the think block holds (0 when it is empty or missing)."""
+    """How many running values the think block holds (0 when it is empty, missing or a kept guess)."""
     m = _THINK.search(completion)
     body = m.group(1).strip() if m else ""
-    return len(body.split(",")) if body else 0
+    return len(body.split(",")) if body and not _KEPT.fullmatch(body) else 0
 
 
 def style(completion: str) -> str:
-    """'worked' if the think block holds steps, 'direct' if it is empty, 'none' if there is none."""
+    """'worked' if the think block holds steps, 'direct' if it is empty or only a kept guess
+    (`<think>3?</think>`), 'none' if there is none."""
     m = _THINK.search(completion)
     if m is None:
         return "none"
-    return "worked" if m.group(1).strip() else "direct"
+    return "worked" if m.group(1).strip() and not _KEPT.fullmatch(m.group(1)) else "direct"
 
 
 class WalkTask:

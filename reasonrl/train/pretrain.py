@@ -32,8 +32,8 @@ from reasonrl.config import PretrainConfig  # noqa: F401  (the config section li
 from reasonrl.errors import ConfigError
 from reasonrl.models import TINY_BUILDERS, build_char_tokenizer, n_params
 from reasonrl.rollout.hf import HFBackend
-from reasonrl.tasks.walk import (TERMS, WalkTask, check_difficulty, direct_response, make_problem,
-                                 partial_response, recheck_response, worked_response)
+from reasonrl.tasks.walk import (GUESS_MARK, TERMS, WalkTask, check_difficulty, direct_response, guess_response,
+                                 make_problem, partial_response, recheck_response, worked_response)
 
 
 def partial_count(rng: random.Random, terms: int, stop: float = 0.0) -> int:
@@ -50,22 +50,25 @@ def partial_count(rng: random.Random, terms: int, stop: float = 0.0) -> int:
 
 
 def _batch(tok, rng: random.Random, size: int, worked: bool, terms: int = TERMS, pad_terms: int = 0,
-           partial: bool = False, recheck: bool = False, partial_stop: float = 0.0):
+           partial: bool = False, recheck: bool = False, partial_stop: float = 0.0, guess_first: bool = False):
     """(input_ids, labels) of a one-style batch of `terms`-term chains; labels are -100 on the prompt.
     partial (with worked): each answer writes the first j running values, j from partial_count
     (rows of different j differ in length, so they are padded with the end token, which the labels
     ignore past the first one). recheck (with worked, instead of partial): each answer is the right
-    answer as a guess, then ' wait ' and the full scratchpad (reasonrl.tasks.walk.recheck_response)."""
+    answer as a guess, then ' wait ' and the full scratchpad (reasonrl.tasks.walk.recheck_response).
+    guess_first: the guess is written first, marked, in terse answers too (`<think>A?</think>`,
+    `<think>A? wait ...`), so that the choice to re-check comes after it."""
     ids, labels = [], []
     for _ in range(size):
         prompt, values = make_problem(rng, terms, pad_terms)
         if worked and recheck:
-            resp = recheck_response(values, values[-1])
+            resp = recheck_response(values, values[-1], GUESS_MARK if guess_first else "")
         elif worked and partial:
             j = partial_count(rng, terms, partial_stop)
             resp = partial_response(values, j) if j else direct_response(values[-1])
         else:
-            resp = worked_response(values) if worked else direct_response(values[-1])
+            terse = guess_response(values[-1]) if guess_first else direct_response(values[-1])
+            resp = worked_response(values) if worked else terse
         p = [tok.bos_token_id] + tok(prompt, add_special_tokens=False).input_ids
         r = tok(resp, add_special_tokens=False).input_ids + [tok.eos_token_id]
         ids.append(p + r)
@@ -99,12 +102,12 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def evaluate_base(model, tok, samples, seed: int = 0, recheck_only: bool = False) -> dict:
+def evaluate_base(model, tok, samples, seed: int = 0, recheck_only: bool = False, mark: str = "") -> dict:
     """Greedy, forced-worked greedy (after '<think>' and the first running value with its comma), and
     sampled (T=1) accuracy/style of a walk model; with several chain lengths also forced-worked accuracy
     per length ('forced_worked_acc/terms=N'). recheck_only (a corpus whose every scratchpad follows a
     guess): the forced prefix is a wrong guess re-checked, '<think>W wait v0,', so the measure is
-    whether the worked answer overrides the guess."""
+    whether the worked answer overrides the guess (`mark` after it: the guess-first style's '?')."""
     from reasonrl.tasks.walk import RECHECK, style
     from reasonrl.verifiers import answer_reward
 
@@ -114,8 +117,8 @@ def evaluate_base(model, tok, samples, seed: int = 0, recheck_only: bool = False
     greedy = backend.generate(prompts, greedy=True, max_new_tokens=budget)
     # forced-worked: greedy after '<think>v0,' -- the comma commits to a scratchpad (a re-checked guess
     # goes on with ' wait', a one-value partial scratchpad with '</think>')
-    starts = [("<think>" + (f"{(int(s.answer) + 1) % 10}{RECHECK}" if recheck_only else "") + f"{s.meta['values'][0]},")
-              for s in samples]
+    wrong_guess = [f"{(int(s.answer) + 1) % 10}{mark}{RECHECK}" if recheck_only else "" for s in samples]
+    starts = [f"<think>{w}{s.meta['values'][0]}," for w, s in zip(wrong_guess, samples)]
     forced_prompts = [p + start for p, start in zip(prompts, starts)]
     forced = backend.generate(forced_prompts, greedy=True, max_new_tokens=budget)
     torch.manual_seed(seed)
@@ -169,7 +172,7 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
             partial = worked and cfg.partial_share > 0 and rng.random() < cfg.partial_share
             recheck = worked and cfg.recheck_share > 0 and rng.random() < cfg.recheck_share
             ids, labels = _batch(tok, rng, cfg.batch_size, worked, terms, cfg.pad_terms, partial, recheck,
-                                 cfg.partial_stop)
+                                 cfg.partial_stop, cfg.guess_first)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
             loss = model(input_ids=ids, labels=labels).loss
@@ -183,7 +186,8 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         model.eval()
 
     run_steps(cfg.steps)
-    report = evaluate_base(model, tok, heldout, cfg.seed, cfg.recheck_share >= 1)
+    gate_args = (cfg.seed, cfg.recheck_share >= 1, GUESS_MARK if cfg.guess_first else "")
+    report = evaluate_base(model, tok, heldout, *gate_args)
     log(f"  after {step} steps: {_fmt(report)}")
     for _chunk in range(cfg.gate_max_chunks):
         if report["forced_worked_acc"] >= cfg.gate_accuracy:
@@ -191,7 +195,7 @@ def pretrain(cfg: PretrainConfig, log=print) -> dict:
         log(f"  gate: forced-worked accuracy {report['forced_worked_acc']:.2f} < {cfg.gate_accuracy}; "
             f"{cfg.gate_chunk_steps} more steps")
         run_steps(cfg.gate_chunk_steps)
-        report = evaluate_base(model, tok, heldout, cfg.seed, cfg.recheck_share >= 1)
+        report = evaluate_base(model, tok, heldout, *gate_args)
         log(f"  after {step} steps: {_fmt(report)}")
     report.update(steps=step, seconds=round(time.time() - t0, 1), params=n_params(model),
                   gate_passed=report["forced_worked_acc"] >= cfg.gate_accuracy)

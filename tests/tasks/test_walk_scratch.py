@@ -56,6 +56,21 @@ def test_recheck_response_and_first_guess():
     assert task.first_pass_answer(direct_response(4)) is None         # no re-check: no first pass (telemetry)
 
 
+def test_guess_first_style_reads_the_guess_before_the_choice():
+    from reasonrl.tasks.walk import GUESS_MARK, first_guess, guess_response, recheck_response, scratch_values, style
+
+    kept, checked = guess_response(7), recheck_response([5, 3, 1], 7, GUESS_MARK)
+    assert kept == "<think>7?</think><answer>7</answer>" and checked == "<think>7? wait 5,3,1</think><answer>1</answer>"
+    assert first_guess(kept) == ("7", False) and first_guess(checked) == ("7", True)
+    # a kept guess is a terse answer: no running values written, style 'direct'
+    assert (style(kept), scratch_values(kept)) == ("direct", 0)
+    assert (style(checked), scratch_values(checked)) == ("worked", 3)
+    # a one-value scratchpad without the mark stays a scratchpad
+    assert (style(worked_response([5])), scratch_values(worked_response([5])), first_guess(worked_response([5]))) == \
+        ("worked", 1, (None, False))
+    assert WalkTask(4).first_pass_answer(checked) == "7" and WalkTask(4).first_pass_answer(kept) is None
+
+
 def test_completion_tokens_counts_the_sampled_ids():
     from types import SimpleNamespace
 

@@ -60,6 +60,21 @@ def test_recheck_batch_guesses_the_answer_then_works_it_out():
         assert row == want
 
 
+def test_guess_first_corpus_writes_the_marked_guess_in_both_styles():
+    from reasonrl.tasks.walk import GUESS_MARK, guess_response, recheck_response
+
+    tok = build_char_tokenizer()
+    for worked, make in ((False, lambda v: guess_response(v[-1])),
+                         (True, lambda v: recheck_response(v, v[-1], GUESS_MARK))):
+        ids, _ = _batch(tok, random.Random(4), 3, worked=worked, terms=4, recheck=worked, guess_first=True)
+        rng = random.Random(4)
+        for row in ids.tolist():
+            prompt, values = make_problem(rng, 4)
+            assert row == [tok.bos_token_id] + tok(prompt + make(values), add_special_tokens=False).input_ids + \
+                [tok.eos_token_id]
+    assert load_config(None, ["guess_first=true"], cls=PretrainConfig).guess_first is True
+
+
 def test_the_shipped_small_base_is_what_its_config_says():
     import json
     from pathlib import Path
@@ -173,4 +188,6 @@ def test_forced_worked_prefix_commits_to_a_scratchpad(monkeypatch, recheck_only)
     for p, s in zip(forced, samples):
         v0, wrong = s.meta["values"][0], (int(s.answer) + 1) % 10
         assert p == s.prompt + (f"<think>{wrong} wait {v0}," if recheck_only else f"<think>{v0},")
+    pretrain.evaluate_base(None, None, samples, recheck_only=True, mark="?")          # the guess-first style
+    assert seen[-2][0] == samples[0].prompt + f"<think>{(int(samples[0].answer) + 1) % 10}? wait {samples[0].meta['values'][0]},"
     assert report["forced_worked_acc"] == 1.0          # the worked answer decides, not the guess
