@@ -51,6 +51,9 @@ BASES = {"small": dict(pretrain=["hidden=64", "layers=2", "heads=4", "intermedia
                                  "threads=1"], task=[]),
          "embedded": dict(pretrain=["init=embedded", "recheck_share=1", "worked_share=0.5", "anneal_share=0.4",
                                     "steps=1500", "lr=1e-3", "warmup_steps=50", "threads=1"], task=[]),
+         "guess-first": dict(pretrain=["init=embedded", "recheck_share=1", "guess_first=true", "worked_share=0.5",
+                                       "anneal_share=0.4", "steps=1500", "lr=1e-3", "warmup_steps=50", "threads=1"],
+                             task=[]),
          "levels": dict(pretrain=["init=embedded", *LEVELS, "recheck_share=1", "worked_share=0.5", "anneal_share=0.4",
                                   "steps=600", "lr=5e-4", "warmup_steps=50", "threads=1"],
                         task=[f"task.{x}" for x in LEVELS])}
@@ -82,13 +85,13 @@ def window(rows: list[dict], lo: int, hi: int) -> dict:
                                        key=lambda k: int(k.rsplit("=", 1)[-1]))}}
 
 
-def probe(model_dir: Path, task_args: list[str], reps: int = 3, seed: int = 0) -> dict:
+def probe(model_dir: Path, task_args: list[str], guess_first: bool = False, reps: int = 3, seed: int = 0) -> dict:
     """Sample a model (T=1) `reps` times on the held-out problems: share and accuracy of terse answers,
     of re-checked guesses and of other answers, and among the re-checks the wrong guesses fixed and
     the right ones broken. Then whom it works things out for: the model's own guess for a problem is
-    its greedy answer when forced to answer tersely (after '<think></think><answer>'); 'works' is any
-    sampled answer with a non-empty think block (a re-check, a plain scratchpad, a re-check whose
-    'wait' drifted). P(works | own guess wrong) against P(works | own guess right) measures whether
+    its greedy answer when forced to answer tersely (after '<think></think><answer>'; guess_first: its
+    greedy first token after '<think>'); 'works' is any sampled answer that writes running values
+    (a re-check, a plain scratchpad, a re-check whose 'wait' drifted). P(works | own guess wrong) against P(works | own guess right) measures whether
     the working concentrates on the problems the model would get wrong, whatever the written guess."""
     import torch
 
@@ -103,8 +106,9 @@ def probe(model_dir: Path, task_args: list[str], reps: int = 3, seed: int = 0) -
     samples = task.heldout()
     model, tok = load_model(model_dir, device="cpu")
     backend, counts = HFBackend(model, tok), {"terse": [], "recheck": [], "other": []}
-    forced = backend.generate([s.prompt + "<think></think><answer>" for s in samples], greedy=True, max_new_tokens=4)
-    own_right = [t.split("<")[0].strip() == s.answer for t, s in zip(forced.texts, samples)]
+    prefix = "<think>" if guess_first else "<think></think><answer>"
+    forced = backend.generate([s.prompt + prefix for s in samples], greedy=True, max_new_tokens=1)
+    own_right = [t.strip() == s.answer for t, s in zip(forced.texts, samples)]
     works: dict[bool, list[bool]] = {True: [], False: []}
     fixed = broken = wrong = right = 0
     torch.manual_seed(seed)
@@ -114,7 +118,7 @@ def probe(model_dir: Path, task_args: list[str], reps: int = 3, seed: int = 0) -
             ok = answer_reward(text, s).score == 1.0
             guess, rechecked = first_guess(text)
             counts["recheck" if rechecked else "terse" if guess is not None else "other"].append(ok)
-            works[own].append(style(text) == "worked")
+            works[own].append(rechecked or (guess is None and style(text) == "worked"))
             if rechecked:
                 wrong, right = wrong + (guess != s.answer), right + (guess == s.answer)
                 fixed, broken = fixed + (guess != s.answer and ok), broken + (guess == s.answer and not ok)
@@ -174,7 +178,8 @@ def main(argv=None) -> int:
         build_base(base, recipe["pretrain"])
         cmd = rl_args(base, run, args.seed, args.steps, args.cost, recipe["task"], [f"algo.preset={args.preset}"])
         print(f"  RL: {run_one(cmd, run, args.steps):.0f}s", flush=True)
-    probes = {"base": probe(base, recipe["task"]), "final": probe(run / "final", recipe["task"])}
+    guess_first = "guess_first=true" in recipe["pretrain"]
+    probes = {name: probe(path, recipe["task"], guess_first) for name, path in (("base", base), ("final", run / "final"))}
     rows = read_rows(run)
     # the first 10 steps, the last 10 of every 50, the last 10, and the whole run
     spans = sorted({(1, 10), *((k - 9, k) for k in range(50, args.steps + 1, 50)),
