@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from algorithms import build_base, machine, read_rows, run_one, save_figure
+from algorithms import build_base, machine, read_rows, run_one, save_figure, write_results
 
 from reasonrl.report.plots import _smooth, series
 
@@ -174,10 +174,13 @@ def main(argv=None) -> int:
     out = Path(args.out or ("runs/bench-aha" if args.base == "small" else f"runs/bench-aha-{args.base}"))
     t0, before, recipe = time.time(), machine(), BASES[args.base]
     base, run = out / "base", out / f"{args.preset}-s{args.seed}-cost{args.cost}"
+    trained = not args.plot_only and not (base / "model.safetensors").exists()
     if not args.plot_only:
         build_base(base, recipe["pretrain"])
         cmd = rl_args(base, run, args.seed, args.steps, args.cost, recipe["task"], [f"algo.preset={args.preset}"])
-        print(f"  RL: {run_one(cmd, run, args.steps):.0f}s", flush=True)
+        rl_s = run_one(cmd, run, args.steps)
+        trained |= rl_s > 0
+        print(f"  RL: {rl_s:.0f}s", flush=True)
     guess_first = "guess_first=true" in recipe["pretrain"]
     probes = {name: probe(path, recipe["task"], guess_first) for name, path in (("base", base), ("final", run / "final"))}
     rows = read_rows(run)
@@ -189,7 +192,7 @@ def main(argv=None) -> int:
             "cost": args.cost, "steps": args.steps, "seed": args.seed,
             "wall_s": round(time.time() - t0, 1), "before": before, "after": machine(), "probes": probes,
             "base_report": json.loads((base / "pretrain_report.json").read_text())}
-    (run / "results.json").write_text(json.dumps({"info": info, "windows": res}, indent=1) + "\n")
+    write_results(run / "results.json", info, {"windows": res}, trained)
     img = Path(args.img or run / "aha.png")
     plot(rows, img)
 

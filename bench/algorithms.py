@@ -199,6 +199,16 @@ def save_figure(fig, path: Path) -> None:
     path.write_bytes(_png(fig))
 
 
+def write_results(path: Path, info: dict, body: dict, trained: bool) -> None:
+    """Write results.json ({"info": info, **body}). A re-run that trained nothing (every run read
+    back, or --plot-only) keeps the timing of the run that did (wall_s, before, after), so the file
+    still says what the training cost and on how loaded a machine."""
+    if not trained and path.exists():
+        old = json.loads(path.read_text()).get("info", {})
+        info = {**info, **{k: old[k] for k in ("wall_s", "before", "after") if k in old}}
+    path.write_text(json.dumps({"info": info, **body}, indent=1) + "\n")
+
+
 def machine() -> dict:
     import torch
 
@@ -226,7 +236,7 @@ def main(argv=None) -> int:
     presets = [p for p in args.presets.split(",") if p]
     jobs = [(p, s) for s in range(args.seeds) for p in presets]
     env_before = machine()
-    t0 = time.time()
+    t0, trained = time.time(), False
     if not args.plot_only:
         print(f"{len(jobs)} runs ({len(presets)} presets x {args.seeds} seeds), {mode['steps']} steps each, "
               f"{args.jobs} at once; base {args.base}; load {env_before['loadavg']}", flush=True)
@@ -235,6 +245,7 @@ def main(argv=None) -> int:
                                                   mode["every"], mode["size"], args.extra), out / f"{p}-s{s}",
                                 mode["steps"]): (p, s) for p, s in jobs}
             for f, (p, s) in futs.items():
+                trained |= f.result() > 0
                 print(f"  {p} seed {s}: {f.result():.0f}s", flush=True)
     runs = {p: {s: read_rows(out / f"{p}-s{s}") for s in range(args.seeds)} for p in presets}
     missing = [f"{p}-s{s}" for p, by in runs.items() for s, rows in by.items() if not any(KEY in r for r in rows)]
@@ -245,8 +256,7 @@ def main(argv=None) -> int:
     md = table_markdown(table)
     info = {"mode": mode, "seeds": args.seeds, "base": args.base, "extra": args.extra,
             "wall_s": round(time.time() - t0, 1), "before": env_before, "after": machine()}
-    (out / "results.json").write_text(json.dumps({"info": info, "table": table, "curves": cur,
-                                                  "separations": seps}, indent=1) + "\n")
+    write_results(out / "results.json", info, {"table": table, "curves": cur, "separations": seps}, trained)
     (out / "table.md").write_text(md)
     img = Path(args.img or out / "algorithms.png")
     plot(cur, img, f"{len(presets)} presets x {args.seeds} seeds, {mode['steps']} steps; "

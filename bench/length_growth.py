@@ -48,7 +48,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from algorithms import build_base, machine, read_rows, run_one, save_figure
+from algorithms import build_base, machine, read_rows, run_one, save_figure, write_results
 
 from reasonrl.report.plots import _smooth, series
 
@@ -230,6 +230,7 @@ def main(argv=None) -> int:
     seeds = range(args.seeds or (1 if args.quick else 3))
     out = Path(args.out or f"runs/bench-length{'-quick' if args.quick else ''}")
     base, t0, before = out / "base", time.time(), machine()
+    trained = not args.plot_only and not (base / "model.safetensors").exists()
     if not args.plot_only:
         build_base(base, BASES[args.base])
     probe = probe_base(base)
@@ -243,6 +244,7 @@ def main(argv=None) -> int:
             futs = {(arm, s): pool.submit(run_one, arm_args(base, out / f"{arm}-s{s}", arm, s, **mode, extra=extra),
                                           out / f"{arm}-s{s}", mode["steps"]) for s in seeds for arm in ARMS}
             for (arm, s), f in futs.items():
+                trained |= f.result() > 0
                 print(f"  {arm} seed {s}: {f.result():.0f}s", flush=True)
     runs = {arm: [read_rows(out / f"{arm}-s{s}") for s in seeds] for arm in ARMS}
     result = {arm: summary(r) for arm, r in runs.items()}
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
             "rl_extra": [] if args.quick else RL_LR[args.base],
             "wall_s": round(time.time() - t0, 1), "before": before, "after": machine(), "probe": probe,
             "base_report": json.loads((base / "pretrain_report.json").read_text())}
-    (out / "results.json").write_text(json.dumps({"info": info, "summary": result}, indent=1) + "\n")
+    write_results(out / "results.json", info, {"summary": result}, trained)
     img = Path(args.img or out / "length-growth.png")
     plot(runs, img)
     print(table_markdown(result))

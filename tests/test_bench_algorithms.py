@@ -39,3 +39,15 @@ def test_table_and_separations():
     assert bench.separations(table, "tail") == []      # tails overlap: 0.6-0.633 vs 0.567-0.617
     cur = bench.curves(runs)["a"]
     assert cur["steps"] == [0.0, 10.0, 20.0, 30.0] and cur["mean"][3] == pytest.approx(0.75, abs=1e-12)
+
+
+def test_a_rerun_that_trained_nothing_keeps_the_timing(tmp_path):
+    import json
+
+    path = tmp_path / "results.json"
+    bench.write_results(path, {"wall_s": 900.0, "before": [2.0], "after": [2.5], "seeds": 3}, {"t": 1}, trained=True)
+    bench.write_results(path, {"wall_s": 7.0, "before": [0.1], "after": [0.1], "seeds": 3}, {"t": 2}, trained=False)
+    saved = json.loads(path.read_text())
+    assert saved["info"] == {"wall_s": 900.0, "before": [2.0], "after": [2.5], "seeds": 3} and saved["t"] == 2
+    bench.write_results(path, {"wall_s": 50.0, "before": [1.0], "after": [1.0]}, {}, trained=True)   # new training
+    assert json.loads(path.read_text())["info"]["wall_s"] == 50.0

@@ -42,6 +42,16 @@ def test_partial_share_out_of_range_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("arg, key", [("partial_stop=1.5", "'partial_stop' must be in [0, 1]"),
+                                      ("partial_stop=-0.1", "'partial_stop' must be in [0, 1]"),
+                                      ("guess_first=maybe", "guess_first")])
+def test_new_corpus_keys_reject_bad_values_in_one_line(tmp_path, capsys, arg, key):
+    assert main(["pretrain", f"out={tmp_path / 'b'}", arg]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and key in err[0], err
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize("share", [0.0, 1.0])
 def test_partial_share_bounds_are_legal(share):
     assert load_config(None, [f"partial_share={share}"], cls=PretrainConfig).partial_share == share
